@@ -1,0 +1,41 @@
+# Plait — the two commands: `make run` and `make test`. Every target installs what it needs.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+endif
+RUN := $(UV) run --frozen --all-packages --quiet
+
+.PHONY: help setup run test lint typecheck contracts pytest bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## Install uv (if missing) and the locked Python dependencies
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --all-packages --quiet
+
+run: setup ## Run the example flow through the CLI and print its result
+	$(RUN) plait run examples/hello.json --input '{"name":"Ada"}'
+
+lint: setup ## ruff lint and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: setup ## mypy (strict) on the engine
+	$(RUN) mypy node_runner/src
+
+contracts: setup ## The import arrows of ARCHITECTURE.md §1
+	$(RUN) lint-imports
+
+pytest: setup ## Every Python test
+	$(RUN) pytest -q
+
+test: lint typecheck contracts pytest ## Everything CI checks
+
+bench: setup ## Engine benchmarks (see bench/README.md)
+	$(RUN) python bench/engine.py
+
+clean: ## Remove local state and caches
+	rm -rf .plait .pytest_cache .mypy_cache .ruff_cache .hypothesis
