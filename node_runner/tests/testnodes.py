@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, JsonValue
@@ -16,8 +18,9 @@ from plait.node_runner.sdk import MultiEdge, Node, NodeSpec, RunContext, Service
 class Start(Node):
     """Start a run with its payload."""
 
-    spec = NodeSpec(type="test.start", version=1, title="Start", category="test", trigger=True,
-                    idempotent=True)
+    spec = NodeSpec(
+        type="test.start", version=1, title="Start", category="test", trigger=True, idempotent=True
+    )
 
     class Outputs(BaseModel):
         payload: JsonValue = None
@@ -48,8 +51,12 @@ class Echo(Node):
 class SyncEcho(Node):
     """A blocking node: runs in the thread pool."""
 
-    spec = NodeSpec(type="test.sync_echo", version=1, title="Sync echo", category="test",
-                    idempotent=True)
+    spec = NodeSpec(
+        type="test.sync_echo", version=1, title="Sync echo", category="test", idempotent=True
+    )
+
+    class Params(BaseModel):
+        seconds: float = 0.001
 
     class Inputs(BaseModel):
         input: JsonValue = None
@@ -58,7 +65,7 @@ class SyncEcho(Node):
         output: JsonValue = None
 
     def run(self, inputs: Any, ctx: RunContext) -> Any:
-        time.sleep(0.001)
+        time.sleep(self.params.seconds)
         return {"output": inputs.input}
 
 
@@ -101,8 +108,9 @@ class Text(Node):
 class Collect(Node):
     """Multi-edge input; outputs the list."""
 
-    spec = NodeSpec(type="test.collect", version=1, title="Collect", category="test",
-                    idempotent=True)
+    spec = NodeSpec(
+        type="test.collect", version=1, title="Collect", category="test", idempotent=True
+    )
 
     class Inputs(BaseModel):
         items: list[JsonValue] = MultiEdge()
@@ -117,8 +125,7 @@ class Collect(Node):
 class Branch(Node):
     """Route the input to ``yes`` or ``no``."""
 
-    spec = NodeSpec(type="test.branch", version=1, title="Branch", category="test",
-                    idempotent=True)
+    spec = NodeSpec(type="test.branch", version=1, title="Branch", category="test", idempotent=True)
 
     class Params(BaseModel):
         condition: JsonValue = False
@@ -263,8 +270,7 @@ class Big(Node):
 class Length(Node):
     """The length of a string (or list) input."""
 
-    spec = NodeSpec(type="test.length", version=1, title="Length", category="test",
-                    idempotent=True)
+    spec = NodeSpec(type="test.length", version=1, title="Length", category="test", idempotent=True)
 
     class Inputs(BaseModel):
         input: JsonValue = None
@@ -279,8 +285,14 @@ class Length(Node):
 class Mode(Node):
     """A merge-like node whose join is its ``mode`` param."""
 
-    spec = NodeSpec(type="test.mode", version=1, title="Mode", category="test",
-                    idempotent=True, join_param="mode")
+    spec = NodeSpec(
+        type="test.mode",
+        version=1,
+        title="Mode",
+        category="test",
+        idempotent=True,
+        join_param="mode",
+    )
 
     class Params(BaseModel):
         mode: Literal["all", "any", "first"] = "all"
@@ -295,8 +307,90 @@ class Mode(Node):
         return self.Outputs(output=inputs.inputs)
 
 
-ALL = [Start, Echo, SyncEcho, Add, Text, Collect, Branch, Sleep, Fail, Flaky, Signal, Agent,
-       Big, Length, Mode]
+class Pair(Node):
+    """A required and an optional input."""
+
+    spec = NodeSpec(type="test.pair", version=1, title="Pair", category="test", idempotent=True)
+
+    class Inputs(BaseModel):
+        n: int
+        extra: JsonValue = None
+
+    class Outputs(BaseModel):
+        output: JsonValue = None
+
+    async def run(self, inputs: Any, ctx: RunContext) -> Any:
+        return self.Outputs(output=[inputs.n, inputs.extra])
+
+
+class Record(Node):
+    """Not idempotent: appends its node id to a file; can crash the process once."""
+
+    spec = NodeSpec(type="test.record", version=1, title="Record", category="test")
+
+    class Params(BaseModel):
+        path: str
+        crash_marker: str | None = None
+
+    class Inputs(BaseModel):
+        input: int = 0
+
+    class Outputs(BaseModel):
+        output: int
+
+    async def run(self, inputs: Any, ctx: RunContext) -> Any:
+        marker = self.params.crash_marker
+        if marker and not os.path.exists(marker):
+            with open(marker, "w") as fh:
+                fh.write(ctx.node_id)
+            os._exit(17)  # die mid-run, like a killed worker
+        with open(self.params.path, "a") as fh:
+            fh.write(ctx.node_id + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return self.Outputs(output=inputs.input + 1)
+
+
+class Nap(Node):
+    """Waits durably (suspended) for ``seconds``."""
+
+    spec = NodeSpec(type="test.nap", version=1, title="Nap", category="test")
+
+    class Params(BaseModel):
+        seconds: float = 0.1
+
+    class Inputs(BaseModel):
+        input: JsonValue = None
+
+    class Outputs(BaseModel):
+        output: JsonValue = None
+
+    async def run(self, inputs: Any, ctx: RunContext) -> Any:
+        until = datetime.now(UTC) + timedelta(seconds=self.params.seconds)
+        await ctx.suspension.sleep_until(until)
+        return self.Outputs(output=inputs.input)
+
+
+ALL = [
+    Record,
+    Nap,
+    Pair,
+    Start,
+    Echo,
+    SyncEcho,
+    Add,
+    Text,
+    Collect,
+    Branch,
+    Sleep,
+    Fail,
+    Flaky,
+    Signal,
+    Agent,
+    Big,
+    Length,
+    Mode,
+]
 
 
 def registry() -> NodeRegistry:

@@ -14,6 +14,8 @@ before it is hashed.
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import hashlib
 import io
 import json
@@ -21,7 +23,7 @@ import keyword
 import math
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -109,7 +111,7 @@ def render_flow_module(flow: Flow, registry: NodeRegistry) -> str:
     nodes = []
     for node in flow.nodes:
         cls = registry.get(node.type, node.version)
-        join = node.join or "all"
+        join: str = node.join or "all"
         if cls is not None and cls.spec.join_param:
             join = str(node.params.get(cls.spec.join_param, join))
         bindings = []
@@ -132,11 +134,11 @@ def render_flow_module(flow: Flow, registry: NodeRegistry) -> str:
                 "id": pylit(node.id),
                 "type": pylit(node.type),
                 "version": pylit(node.version),
-                "params": pylit(compact_json(node.params)),
+                "params": pylit(compact_json(node.params)) if node.params else "",
                 "retry": _retry_args(node.retry),
                 "timeout_s": pylit(node.timeout_s),
-                "on_error": pylit(node.on_error),
-                "join": pylit(join),
+                "on_error": pylit(node.on_error) if node.on_error != "stop" else "",
+                "join": pylit(join) if join != "all" else "",
                 "function": functions[node.id],
                 "bindings": bindings,
             }
@@ -161,7 +163,8 @@ def render_flow_module(flow: Flow, registry: NodeRegistry) -> str:
         edges=edges,
     )
     try:
-        ast.parse(source, filename="flow.py")
+        with _gc_paused():
+            ast.parse(source, filename="flow.py")
     except SyntaxError as exc:  # a compiler bug, never a user error
         raise BundleError(f"generated flow.py does not parse: {exc}") from exc
     return source
@@ -272,8 +275,26 @@ def compile_flow(flow: Flow | str | bytes | dict[str, Any], registry: NodeRegist
     return build_bundle(flow, registry)
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC: compiling allocates many short-lived, acyclic objects (AST
+    nodes, JSON chunks) that make generational collections run over and over."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build_bundle(flow: Flow, registry: NodeRegistry) -> Bundle:
     """Render the bundle of an already-validated flow."""
+    with _gc_paused():
+        return _build_bundle(flow, registry)
+
+
+def _build_bundle(flow: Flow, registry: NodeRegistry) -> Bundle:
     files = {
         "flow.json": dump_flow(flow).encode(),
         "flow.py": render_flow_module(flow, registry).encode(),
@@ -308,12 +329,22 @@ def read_bundle(path: str | Path, *, expected_id: str | None = None) -> Bundle:
 
 
 def bundle_from_files(files: dict[str, bytes], *, expected_id: str | None = None) -> Bundle:
+    """A bundle from its files' bytes, after checking its layout, digests and id."""
+    if set(files) != set(FILES):
+        raise BundleError(f"a bundle holds exactly {FILES}, not {sorted(files)}")
+    data = files["manifest.json"]
     try:
-        manifest = json.loads(files["manifest.json"])
-    except (KeyError, ValueError):
-        raise BundleError("bundle manifest.json is missing or not JSON") from None
+        manifest = json.loads(data)
+        # Only the canonical bytes: the id is a hash of the parsed manifest, so any other
+        # spelling of it (whitespace, escapes) would be a second byte string under one id.
+        canonical = isinstance(manifest, dict) and canonical_json(manifest).encode() == data
+    except (TypeError, ValueError, RecursionError):
+        canonical = False
+    if not canonical:
+        raise BundleError("bundle manifest.json is not a manifest in canonical JSON")
+    digests = manifest.get("files")
     for name in ("flow.json", "flow.py"):
-        if _sha256(files[name]) != manifest.get("files", {}).get(name):
+        if not isinstance(digests, dict) or _sha256(files[name]) != digests.get(name):
             raise BundleError(f"bundle file {name} does not match its digest in the manifest")
     bundle_id = _bundle_id(manifest)
     if manifest.get("id") != bundle_id:

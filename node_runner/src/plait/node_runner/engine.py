@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import time
 import uuid
@@ -361,9 +362,8 @@ class _Run:
         manual = [t for t in triggers if self.plan.nodes[t].plan.type == "trigger.manual"]
         if len(manual) == 1:
             return manual[0]
-        raise RunError(
-            f"flow has {len(triggers)} triggers ({', '.join(map(repr, triggers))}); name the one that fires"
-        )
+        names = ", ".join(map(repr, triggers))
+        raise RunError(f"flow has {len(triggers)} triggers ({names}); name the one that fires")
 
     async def resume(self) -> None:
         if self.state.finished:
@@ -612,10 +612,8 @@ class _Run:
                 continue
             self._emit(ev.NODE_CANCELLED, node_id, {"reason": f"{join_id!r} took another branch"})
             self._queued.discard(node_id)
-            try:
+            with contextlib.suppress(ValueError):
                 self._ready.remove(node_id)
-            except ValueError:
-                pass
             task = self._running.get(node_id)
             if task is not None and task is not current:
                 task.cancel()
@@ -649,9 +647,10 @@ class _Run:
         attempt = max(attempt, 1)
         retry = prepared.plan.retry
         while True:
-            if not prepared.idempotent:
-                await self._flush()
             self._emit(ev.NODE_STARTED, node_id, {"attempt": attempt})
+            if not prepared.idempotent:
+                # Durable before its effects: after a crash we know it may have run.
+                await self._flush()
             try:
                 outputs = await self._attempt(prepared, inputs, attempt, node_id)
             except NodeError as error:
@@ -799,7 +798,11 @@ class _Run:
                     raise NodeError(
                         KIND_INVALID_OUTPUTS, f"outputs: {format_validation_error(exc)}"
                     ) from None
-                raw = {name: getattr(model, name) for name in result if name in model.model_fields}
+                raw = {
+                    name: getattr(model, name)
+                    for name in result
+                    if name in prepared.cls.Outputs.model_fields
+                }
             else:
                 raw = result
         else:
@@ -890,7 +893,7 @@ class _Suspension:
         run._emit(ev.NODE_RESUMED, self._node_id, {"call": call})
 
     async def wait_for_signal(self, name: str) -> Any:
-        call, suspended, resumed = self._next()
+        call, _, resumed = self._next()
         if resumed is not None:
             return resumed.get("payload")
         run = self._run

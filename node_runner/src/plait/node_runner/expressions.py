@@ -34,17 +34,30 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset(["*", "**"])
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Flow data is JSON: ``inputs.items`` means the key "items", not dict.items.
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "**":
-            if isinstance(right, int) and isinstance(left, int) and abs(left) > 1:
-                if right * math.log2(abs(left)) > MAX_EXPONENT_BITS:
-                    raise OverflowError("power too large for an expression")
+            if (
+                isinstance(right, int)
+                and isinstance(left, int)
+                and abs(left) > 1
+                and right * math.log2(abs(left)) > MAX_EXPONENT_BITS
+            ):
+                raise OverflowError("power too large for an expression")
             return operator.pow(left, right)
         # "*": repeating a sequence is capped; numbers multiply freely.
         for seq, times in ((left, right), (right, left)):
-            if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                if len(seq) * times > MAX_SEQUENCE_PRODUCT:
-                    raise OverflowError("repeated sequence too long for an expression")
+            if (
+                isinstance(seq, str | list | tuple)
+                and isinstance(times, int)
+                and len(seq) * times > MAX_SEQUENCE_PRODUCT
+            ):
+                raise OverflowError("repeated sequence too long for an expression")
         return operator.mul(left, right)
 
 
@@ -97,6 +110,7 @@ def node_references(text: str) -> frozenset[str] | None:
     found: set[str] = set()
     direct: set[int] = set()
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
         target = node.node
         if isinstance(target, nodes.Name) and target.name == "nodes":
             if isinstance(node, nodes.Getattr):
@@ -248,7 +262,7 @@ class CompiledParams:
     def render(self, names: dict[str, Any]) -> dict[str, Any]:
         if not self._paths:
             return self.static
-        out = _deep_copy_json(self.static)
+        out: dict[str, Any] = _deep_copy_json(self.static)
         for path, expr in self._paths:
             _set_path(out, path, expr.evaluate(names))
         return out

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    model_validator,
+)
 
 from .errors import FlowError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_FLOW_BYTES = 16 * 1024 * 1024
 
 EdgeKind = Literal["data", "tool", "memory", "model"]
@@ -31,7 +38,12 @@ Id = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Model(BaseModel):
+    # Non-finite numbers can only come from documents built in Python (JSON text cannot
+    # hold them); the validator reports them with their exact place, and dump_flow refuses.
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+JsonObject = dict[str, JsonValue]
 
 
 class Position(_Model):
@@ -56,12 +68,12 @@ class FlowNode(_Model):
     version: int = Field(1, ge=1)
     title: str | None = Field(None, max_length=1000)
     position: Position = Position()
-    params: dict[str, JsonValue] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
     retry: RetryPolicy = RetryPolicy()
     timeout_s: float | None = Field(None, gt=0, le=7 * 86400)
     on_error: OnError = "stop"
     join: JoinMode | None = None
-    meta: dict[str, JsonValue] = Field(default_factory=dict)
+    meta: JsonObject = Field(default_factory=dict)
 
 
 class FlowEdge(_Model):
@@ -83,7 +95,7 @@ class Flow(_Model):
     edges: list[FlowEdge] = Field(default_factory=list, max_length=100_000)
     timeout_s: float | None = Field(None, gt=0, le=30 * 86400)
     max_concurrency: int = Field(16, ge=1, le=1024)
-    meta: dict[str, JsonValue] = Field(default_factory=dict)
+    meta: JsonObject = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -136,7 +148,10 @@ def parse_json(text: str | bytes, *, what: str = "flow", max_bytes: int = MAX_FL
 def format_validation_error(exc: ValidationError, limit: int = 5) -> str:
     parts = []
     for err in exc.errors()[:limit]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(document)"
+        parts = [str(p) for p in err["loc"]]
+        if len(parts) > 8:  # deeply nested values: keep the message readable
+            parts = [*parts[:4], "…", *parts[-3:]]
+        loc = ".".join(parts) or "(document)"
         parts.append(f"{loc}: {err['msg']}")
     more = len(exc.errors()) - limit
     if more > 0:
@@ -181,7 +196,10 @@ def compact_json(value: Any) -> str:
 
 def dump_flow(flow: Flow) -> str:
     """The canonical text of a flow."""
-    return canonical_json(flow_to_dict(flow))
+    try:
+        return canonical_json(flow_to_dict(flow))
+    except ValueError:
+        raise FlowError("flow holds a non-finite number (NaN or Infinity); JSON cannot") from None
 
 
 def is_finite_json(value: Any) -> bool:

@@ -35,7 +35,7 @@ class NodePlan:
     type: str
     version: int
     params: dict[str, Any] = field(default_factory=dict)
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float | None = None
     on_error: str = "stop"
     join: str = "all"

@@ -35,6 +35,9 @@ X_RAW = "x-plait-raw"
 
 SERVICE_KINDS: tuple[str, ...] = ("tool", "memory", "model")
 
+# The output port a node gains with ``on_error: error_port``; it carries a NodeError.
+ERROR_PORT = "error"
+
 
 def fits(source: str, target: str) -> bool:
     """True when a value of port type ``source`` may flow into a port of type ``target``."""

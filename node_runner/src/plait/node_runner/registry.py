@@ -54,10 +54,9 @@ class NodeRegistry:
         key = (cls.spec.type, cls.spec.version)
         existing = self._nodes.get(key)
         if existing is not None and existing is not cls:
-            raise RegistryError(
-                f"node {key[0]} v{key[1]} registered twice: {existing.__module__}.{existing.__name__}"
-                f" and {cls.__module__}.{cls.__name__}"
-            )
+            first = f"{existing.__module__}.{existing.__name__}"
+            second = f"{cls.__module__}.{cls.__name__}"
+            raise RegistryError(f"node {key[0]} v{key[1]} registered twice: {first} and {second}")
         self._nodes[key] = cls
         return cls
 

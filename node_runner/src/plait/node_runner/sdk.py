@@ -224,10 +224,9 @@ class Node:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "spec" in cls.__dict__:
-            if not cls.spec.description and cls.__doc__:
-                doc = inspect.cleandoc(cls.__doc__)
-                cls.spec = cls.spec.model_copy(update={"description": doc})
+        if "spec" in cls.__dict__ and not cls.spec.description and cls.__doc__:
+            doc = inspect.cleandoc(cls.__doc__)
+            cls.spec = cls.spec.model_copy(update={"description": doc})
         cls.is_async = inspect.iscoroutinefunction(cls.run)
 
     def __init__(self, params: BaseModel) -> None:

@@ -15,6 +15,10 @@ from .events import RunEvent
 
 
 class NodeStatus(StrEnum):
+    # Hash as the plain string (C speed, and equal to hashing the value): Enum's own
+    # __hash__ is Python code, and status-in-set checks sit on the engine's hot path.
+    __hash__ = str.__hash__
+
     PENDING = "pending"
     RUNNING = "running"
     SUSPENDED = "suspended"
@@ -39,6 +43,8 @@ NODE_TERMINAL = frozenset(
 
 
 class RunStatus(StrEnum):
+    __hash__ = str.__hash__
+
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"

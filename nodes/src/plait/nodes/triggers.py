@@ -1,0 +1,349 @@
+"""Trigger nodes: where a run starts.
+
+A trigger has no input ports. It turns the run's payload (``ctx.trigger_payload``:
+what the router, the scheduler or a person handed to the run) into output ports.
+Exactly one trigger fires per run; the engine leaves the others inactive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+
+from plait.node_runner.errors import KIND_INVALID_INPUTS, NodeError
+from plait.node_runner.sdk import Node, NodeSpec, RunContext
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class ManualTrigger(Node):
+    """Start a run by hand, from the editor, the CLI or the API.
+
+    The run's input (any JSON value, ``null`` when none was given) comes out of
+    ``payload`` unchanged.
+    """
+
+    spec = NodeSpec(
+        type="trigger.manual",
+        version=1,
+        title="Manual trigger",
+        category="triggers",
+        idempotent=True,
+        trigger=True,
+    )
+
+    class Outputs(BaseModel):
+        payload: JsonValue = Field(default=None, description="The run's input.")
+
+    async def run(self, inputs: BaseModel, ctx: RunContext) -> Outputs:
+        return self.Outputs(payload=ctx.trigger_payload)
+
+
+# -- webhook ------------------------------------------------------------------------
+
+PATH_VARIABLE_TYPES = ("int", "uuid", "path")
+_VARIABLE = re.compile(r"\{(?P<name>[^{}:]*)(?::(?P<type>[^{}]*))?\}")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# RFC 3986 path characters (pchar) minus the braces that mark variables.
+_STATIC_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%-]+")
+
+
+def _check_path_pattern(path: str) -> None:
+    """Raise ``ValueError`` naming the first problem in a webhook path pattern.
+
+    A pattern is ``/`` or ``/``-separated segments, each either static text or one
+    whole variable: ``{name}``, ``{name:int}``, ``{name:uuid}``, or ``{name:path}``
+    (the rest of the path, so only as the last segment). Whole-segment variables are
+    what the router ranks segment by segment (ARCHITECTURE.md §6).
+    """
+    if not path.startswith("/"):
+        raise ValueError(f"path must start with '/', got {path!r}")
+    if path == "/":
+        return
+    segments = path[1:].split("/")
+    seen: set[str] = set()
+    for index, segment in enumerate(segments):
+        if segment == "":
+            raise ValueError(f"path {path!r} has an empty segment (a '//' or a trailing '/')")
+        if "{" not in segment and "}" not in segment:
+            if not _STATIC_SEGMENT.fullmatch(segment):
+                raise ValueError(f"path segment {segment!r} has characters not allowed in a URL")
+            continue
+        match = _VARIABLE.fullmatch(segment)
+        if match is None:
+            raise ValueError(
+                f"path segment {segment!r} must be static text or one whole variable"
+                " such as {name} or {id:int}"
+            )
+        name, type_ = match["name"], match["type"]
+        if not _IDENTIFIER.fullmatch(name):
+            raise ValueError(
+                f"path variable name {name!r} in {segment!r} must be an identifier"
+                " (letters, digits and '_', not starting with a digit)"
+            )
+        if name in seen:
+            raise ValueError(f"path variable {name!r} appears twice in {path!r}")
+        seen.add(name)
+        if type_ is not None and type_ not in PATH_VARIABLE_TYPES:
+            raise ValueError(
+                f"unknown path variable type {type_!r} in {segment!r};"
+                f" use one of {', '.join(PATH_VARIABLE_TYPES)} or none"
+            )
+        if type_ == "path" and index != len(segments) - 1:
+            raise ValueError(f"{segment!r} matches the rest of the path, so it must come last")
+
+
+class _WebhookRequest(BaseModel):
+    """The request-shaped payload the router gives a webhook run; every key optional.
+
+    Unknown keys are ignored so the router can add to the payload without breaking
+    flows already published.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    method: str | None = None
+    path: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, JsonValue] = Field(default_factory=dict)
+    body: JsonValue = None
+    path_params: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class WebhookTrigger(Node):
+    """Start a run when an HTTP request arrives on a published route.
+
+    The route is ``method`` + ``path`` on the stage's host. ``path`` may hold
+    variables that become ``path_params``: ``{name}`` (one segment of text),
+    ``{id:int}``, ``{id:uuid}`` and, as the last segment, ``{rest:path}`` (the rest of
+    the path, slashes included). In ``sync`` mode the first ``http.respond`` node the
+    run reaches answers the request; in ``async`` mode the caller gets ``202`` with
+    the run id at once. Header names come out lower-cased.
+    """
+
+    spec = NodeSpec(
+        type="trigger.webhook",
+        version=1,
+        title="Webhook",
+        category="triggers",
+        idempotent=True,
+        trigger=True,
+    )
+
+    class Params(BaseModel):
+        # POST, because most webhook senders (payment, chat, git hosting) post events.
+        method: HttpMethod = Field(default="POST", description="HTTP method of the route.")
+        path: str = Field(
+            description="Route path, e.g. /orders/{id:int}; variables are {name},"
+            " {name:int}, {name:uuid} and a final {name:path}.",
+            examples=["/hello/{name}"],
+        )
+        mode: Literal["sync", "async"] = Field(
+            default="sync",
+            description="sync: answer with the flow's http.respond; async: answer 202 at once.",
+        )
+
+        @field_validator("path")
+        @classmethod
+        def _valid_pattern(cls, path: str) -> str:
+            _check_path_pattern(path)
+            return path
+
+    params: Params
+
+    class Outputs(BaseModel):
+        body: JsonValue = Field(default=None, description="The request body (parsed JSON or text).")
+        query: dict[str, JsonValue] = Field(default_factory=dict, description="Query parameters.")
+        headers: dict[str, str] = Field(
+            default_factory=dict, description="Request headers, names lower-cased."
+        )
+        path_params: dict[str, JsonValue] = Field(
+            default_factory=dict, description="Values of the path's variables."
+        )
+        method: str = Field(description="The request's method.")
+        path: str = Field(description="The request's path.")
+
+    async def run(self, inputs: BaseModel, ctx: RunContext) -> Outputs:
+        payload: Any = ctx.trigger_payload
+        try:
+            request = _WebhookRequest.model_validate(payload if payload is not None else {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, error['loc'])) or 'payload'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise NodeError(
+                KIND_INVALID_INPUTS,
+                "a webhook run's payload must be an object with optional keys method, path,"
+                f" headers, query, body and path_params ({problems})",
+            ) from None
+        return self.Outputs(
+            body=request.body,
+            query=request.query,
+            headers={name.lower(): value for name, value in request.headers.items()},
+            path_params=request.path_params,
+            method=(request.method or self.params.method).upper(),
+            path=request.path or self.params.path,
+        )
+
+
+# -- schedule -----------------------------------------------------------------------
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+@dataclass(frozen=True)
+class _CronField:
+    """One field of a 5-field cron expression: its name, range and value names."""
+
+    name: str
+    low: int
+    high: int
+    names: Mapping[str, int] = field(default_factory=dict)
+
+    def value(self, text: str) -> int:
+        """The number ``text`` stands for in this field; ``ValueError`` when none."""
+        number = self.names.get(text.upper())
+        if number is not None:
+            return number
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(f"{text!r} is not a number or a name in the {self.name} field")
+        number = int(text)
+        if not self.low <= number <= self.high:
+            raise ValueError(
+                f"{number} is out of range {self.low}-{self.high} in the {self.name} field"
+            )
+        return number
+
+
+_CRON_FIELDS = (
+    _CronField("minute", 0, 59),
+    _CronField("hour", 0, 23),
+    _CronField("day-of-month", 1, 31),
+    _CronField("month", 1, 12, {name: i for i, name in enumerate(_MONTHS, start=1)}),
+    # 0 and 7 are both Sunday, as in Vixie cron.
+    _CronField("day-of-week", 0, 7, {name: i for i, name in enumerate(_WEEKDAYS)}),
+)
+_DAY_OF_MONTH, _DAY_OF_WEEK = _CRON_FIELDS[2], _CRON_FIELDS[4]
+
+
+def _check_cron_item(item: str, cron_field: _CronField) -> None:
+    # Besides the standard syntax, the extensions cronsim evaluates: "L" (the last
+    # day of the month), "5L" (the last Friday) and "5#2" (the second Friday).
+    if cron_field is _DAY_OF_MONTH and item.upper() == "L":
+        return
+    if cron_field is _DAY_OF_WEEK:
+        if len(item) > 1 and item.upper().endswith("L"):
+            cron_field.value(item[:-1])
+            return
+        if "#" in item:
+            day, _, nth = item.partition("#")
+            cron_field.value(day)
+            if nth not in {"1", "2", "3", "4", "5"}:
+                raise ValueError(f"in {item!r}, the week number after '#' must be 1 to 5")
+            return
+    base, slash, step = item.partition("/")
+    if slash and not (step.isascii() and step.isdigit() and int(step) > 0):
+        raise ValueError(f"step {step!r} in {item!r} must be a positive number")
+    if base == "*":
+        return
+    low, dash, high = base.partition("-")
+    start = cron_field.value(low)
+    if dash and cron_field.value(high) < start:
+        raise ValueError(f"range {base!r} runs backwards in the {cron_field.name} field")
+
+
+def check_cron(expression: str) -> None:
+    """Raise ``ValueError`` unless ``expression`` is a well-formed 5-field cron expression.
+
+    Fields are minute, hour, day of month, month (1-12 or JAN-DEC) and day of week
+    (0-7 or SUN-SAT, 0 and 7 both Sunday). Each is a comma-separated list of ``*``,
+    values and ``a-b`` ranges, each optionally with a ``/step``. This checks the
+    shape only; when the expression fires is the scheduler's business.
+
+    Args:
+        expression: The cron expression, fields separated by whitespace.
+
+    Raises:
+        ValueError: With a message naming the field and the item at fault.
+    """
+    texts = expression.split()
+    if len(texts) != len(_CRON_FIELDS):
+        raise ValueError(
+            "a cron expression has 5 fields (minute hour day-of-month month day-of-week),"
+            f" {expression!r} has {len(texts)}"
+        )
+    for text, cron_field in zip(texts, _CRON_FIELDS, strict=True):
+        for item in text.split(","):
+            if not item:
+                raise ValueError(f"empty list item in the {cron_field.name} field {text!r}")
+            _check_cron_item(item, cron_field)
+
+
+class ScheduleTrigger(Node):
+    """Start a run on a cron schedule.
+
+    ``cron`` is a 5-field expression (minute, hour, day of month, month, day of week;
+    e.g. ``0 9 * * MON-FRI`` for 9:00 on weekdays), read in ``timezone`` (an IANA name
+    such as ``Europe/Paris``) so that schedules follow daylight-saving changes.
+    ``fired_at`` is the time the firing was due, as ISO-8601 in UTC.
+    """
+
+    spec = NodeSpec(
+        type="trigger.schedule",
+        version=1,
+        title="Schedule",
+        category="triggers",
+        idempotent=True,
+        trigger=True,
+    )
+
+    class Params(BaseModel):
+        cron: str = Field(
+            description="Minute, hour, day of month, month, day of week.",
+            examples=["0 9 * * MON-FRI"],
+        )
+        timezone: str = Field(default="UTC", description="IANA time zone, e.g. Europe/Paris.")
+
+        @field_validator("cron")
+        @classmethod
+        def _valid_cron(cls, cron: str) -> str:
+            check_cron(cron)
+            return " ".join(cron.split())
+
+        @field_validator("timezone")
+        @classmethod
+        def _known_timezone(cls, timezone: str) -> str:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {timezone!r}; use an IANA name such as Europe/Paris"
+                ) from None
+            return timezone
+
+    class Outputs(BaseModel):
+        fired_at: str = Field(description="When the firing was due, ISO-8601 in UTC.")
+
+    async def run(self, inputs: BaseModel, ctx: RunContext) -> Outputs:
+        payload: Any = ctx.trigger_payload
+        fired_at = payload.get("fired_at") if isinstance(payload, dict) else None
+        if fired_at is None:
+            return self.Outputs(fired_at=datetime.now(UTC).isoformat())
+        try:
+            when = datetime.fromisoformat(str(fired_at))
+        except ValueError:
+            raise NodeError(
+                KIND_INVALID_INPUTS, f"fired_at {fired_at!r} is not an ISO-8601 date-time"
+            ) from None
+        # The scheduler works in UTC; a time without an offset is taken to be UTC.
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return self.Outputs(fired_at=when.astimezone(UTC).isoformat())
