@@ -6,7 +6,7 @@ UV := python3 -m uv
 endif
 RUN := $(UV) run --frozen --all-packages --quiet
 
-.PHONY: help setup run test lint typecheck contracts pytest bench clean
+.PHONY: help setup run test lint typecheck contracts pytest bench schemas clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ pytest: setup ## Every Python test
 	$(RUN) pytest -q
 
 test: lint typecheck contracts pytest ## Everything CI checks
+
+schemas: setup ## Rebuild the published JSON Schemas in docs/schemas
+	$(RUN) python -m plait.node_runner.schemas docs/schemas
 
 bench: setup ## Engine benchmarks (see bench/README.md)
 	$(RUN) python bench/engine.py

@@ -54,6 +54,8 @@ class LocalServer:
     requests: list[RecordedRequest] = field(default_factory=list)
     # Set at teardown so that /slow handlers stop waiting.
     release: threading.Event = field(default_factory=threading.Event)
+    # /flaky: requests seen per key.
+    flaky: dict[str, int] = field(default_factory=dict)
 
     @property
     def origin(self) -> str:
@@ -69,6 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     /json, /text, /echo (the request as JSON), /problem (application/problem+json),
     /bad-json, /empty (204), /status/<code> (a 5000-byte text body),
+    /flaky?key=<k>&fail=<n>&status=<code> (fails n times per key, then 200),
     /redirect?to=<url>&status=<code>, /loop (redirects to itself), /slow (answers
     once the test ends), /big?size=<n> (with Content-Length), /stream?size=<n>
     (without: the body ends when the connection closes).
@@ -123,6 +126,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/redirect":
             status = int(query.get("status", "302"))
             self._send(status, b"", None, {"Location": query["to"]})
+        elif route == "/flaky":
+            # Fails `fail` times per `key` with `status`, then answers 200.
+            key = query.get("key", "")
+            seen = state.flaky[key] = state.flaky.get(key, 0) + 1
+            if seen <= int(query.get("fail", "1")):
+                self._send(int(query.get("status", "503")), b"try again", "text/plain")
+            else:
+                self._send(200, json.dumps({"attempt": seen}).encode(), "application/json")
         elif route == "/loop":
             self._send(302, b"", None, {"Location": "/loop"})
         elif route == "/slow":

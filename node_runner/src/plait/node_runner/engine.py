@@ -50,7 +50,7 @@ from .flow import format_validation_error
 from .plan import MISSING
 from .registry import NodeRegistry
 from .retry import jitter_seed, retry_delay, should_retry
-from .sdk import RunContext
+from .sdk import RunContext, _render_plain
 from .services import (
     Cancellation,
     ChildRuns,
@@ -743,21 +743,7 @@ class _Run:
                 KIND_INVALID_INPUTS, f"inputs: {format_validation_error(exc)}"
             ) from None
 
-        ctx = RunContext(
-            run_id=self.run_id,
-            node_id=node_id,
-            attempt=attempt,
-            logger=log,
-            secrets=self.executor.secrets,
-            blobs=blobs,
-            cancellation=self.cancellation,
-            kv=self.executor.kv,
-            children=self.executor.children,
-            suspension=_Suspension(self, node_id, attempt),
-            services=_Services(self, node_id, attempt),
-            trigger_payload=self._payload() if prepared.trigger else None,
-            allow_private_networks=self.executor.allow_private_networks,
-        )
+        ctx = self._context(node_id, attempt, prepared.trigger)
         node = prepared.instance
         if node is None or prepared.uses_names:
             names = self._names(prepared, values)
@@ -783,6 +769,27 @@ class _Run:
             fut = loop.run_in_executor(self.executor.thread_pool, node.run, inputs, ctx)
             result = await (fut if timeout is None else asyncio.wait_for(fut, timeout))
         return self._outputs(prepared, result)
+
+    def _context(self, node_id: str, attempt: int, trigger: bool) -> RunContext:
+        # Built slot by slot: this runs once per attempt, on the hot path, and every
+        # service is already at hand (RunContext.__init__ would re-check each default).
+        executor = self.executor
+        ctx = object.__new__(RunContext)
+        ctx.run_id = self.run_id
+        ctx.node_id = node_id
+        ctx.attempt = attempt
+        ctx.logger = log
+        ctx.secrets = executor.secrets
+        ctx.blobs = executor.blobs
+        ctx.cancellation = self.cancellation
+        ctx.kv = executor.kv
+        ctx.children = executor.children
+        ctx.suspension = _Suspension(self, node_id, attempt)
+        ctx.services = _Services(self, node_id, attempt)
+        ctx.trigger_payload = self._payload() if trigger else None
+        ctx.allow_private_networks = executor.allow_private_networks
+        ctx.render = _render_plain
+        return ctx
 
     def _outputs(self, prepared: PreparedNode, result: Any) -> dict[str, Any]:
         if isinstance(result, BaseModel):

@@ -17,8 +17,7 @@ import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-
-import networkx as nx
+from typing import Any
 
 from .errors import FlowError
 from .flow import Flow, FlowEdge
@@ -160,10 +159,12 @@ class FlowGraph:
         """
         if self.is_acyclic():
             return []
-        graph = nx.DiGraph()
+        graph = self._networkx()
         graph.add_nodes_from(range(len(self.nodes)))
         graph.add_edges_from((p, i) for i, parents in enumerate(self._parents) for p in parents)
         starts: list[tuple[int, set[int]]] = []
+        import networkx as nx
+
         for component in nx.strongly_connected_components(graph):
             start = min(component)
             if len(component) > 1 or graph.has_edge(start, start):
@@ -194,6 +195,13 @@ class FlowGraph:
 
     # -- ancestry ------------------------------------------------------------------
 
+    def _networkx(self) -> Any:
+        """An empty networkx DiGraph. networkx is imported only for cyclic graphs: the
+        import costs about half a second, which every CLI start would otherwise pay."""
+        import networkx as nx
+
+        return nx.DiGraph()
+
     def _ancestor_masks(self) -> list[int]:
         """Per node, the bitmask of its ancestors; computed once, on first use."""
         if self._masks is None:
@@ -214,7 +222,9 @@ class FlowGraph:
     def _masks_cyclic(self) -> list[int]:
         # Every node of a strongly connected component has the same ancestors, so walk the
         # condensation (a DAG of components) instead of the graph itself.
-        graph = nx.DiGraph()
+        import networkx as nx
+
+        graph = self._networkx()
         graph.add_nodes_from(range(len(self.nodes)))
         graph.add_edges_from((p, i) for i, parents in enumerate(self._parents) for p in parents)
         condensed = nx.condensation(graph)
