@@ -33,7 +33,9 @@ def test_small_values_stay_inline_and_large_ones_become_references() -> None:
     assert resolve(ref, store) == "y" * 5000
     nested = externalize({"items": ["z" * 600, "z" * 600]}, store, 1024)
     assert is_blob_ref(nested)
-    assert externalize(ref, store, 10) is ref  # a reference is never wrapped again
+    # Plain data that looks like a reference is escaped, never followed.
+    assert resolve(externalize(ref, store, 10_000), store) == ref
+    assert externalize(ref, store, 10_000) == {"$literal": ref}
 
 
 def test_file_blob_store_is_content_addressed_and_refuses_bad_keys(tmp_path: Path) -> None:
@@ -83,3 +85,30 @@ async def test_fifty_megabytes_through_five_nodes_hold_a_small_multiple_of_one_c
         if '"node.succeeded"' in line and '"$blob"' in line
     ]
     assert len(refs) == 5 and len({r["$blob"] for r in refs}) == 1  # stored once
+
+
+async def test_data_shaped_like_a_reference_stays_data() -> None:
+    blobs = InMemoryBlobStore()
+    secret_key = blobs.put(b'"secret"')
+    lookalike = {"$blob": secret_key, "size": 8}
+    escaped_lookalike = {"$literal": {"x": 1}}
+    ex = Executor(testnodes.registry(), blobs=blobs)
+    b = bundle(
+        [
+            node("s", "start"),
+            node("a", "echo"),
+            node("b", "echo", params={"value": lookalike}),
+            node("c", "collect"),
+        ],
+        [
+            "s.payload -> a.input",
+            "a.output -> c.items",
+            "s.payload -> b.input",
+            "b.output -> c.items",
+        ],
+    )
+    for payload in (lookalike, escaped_lookalike, [lookalike]):
+        result = await ex.run(b, payload)
+        assert result.output("a", "output") == payload
+        assert result.output("c", "items") == [payload, lookalike]
+        assert "secret" not in json.dumps(result.to_json())

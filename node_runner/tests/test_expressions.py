@@ -84,3 +84,40 @@ def test_compiled_params_render_only_expressions_and_leave_the_source_alone() ->
     assert params["a"] == "{{ inputs.n + 1 }}"
     static = CompiledParams({"x": 1})
     assert not static.has_expressions and static.render({}) is static.static
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{{ "x"|center(10**8) | length }}',
+        '{{ "x".ljust(10**8) | length }}',
+        '{{ "x".zfill(10**8) }}',
+        '{{ "{:>100000000}".format("x") }}',
+        '{{ "%100000000s" % "x" }}',
+        '{{ "%*s" % (10**8, "x") }}',
+        '{{ "%100000000s"|format("x") }}',
+        '{{ ("x" * 1000).replace("", "y" * 1000) }}',
+        '{{ "x"|indent(10**8) }}',
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+    ],
+)
+def test_size_and_loop_bombs_are_refused(text: str) -> None:
+    with pytest.raises(NodeError) as info:
+        Expression(text).evaluate({"inputs": {}})
+    assert info.value.kind == "expression"
+
+
+def test_ordinary_formatting_still_works() -> None:
+    names = {"inputs": {"n": 7, "name": "ada"}}
+    assert Expression('{{ "%05d" % inputs.n }}').evaluate(names) == "00007"
+    assert Expression('{{ "{:>6}".format(inputs.name) }}').evaluate(names) == "   ada"
+    assert Expression("{{ inputs.name.center(7, '*') }}").evaluate(names) == "**ada**"
+    assert Expression("{{ inputs.name|replace('a', 'A') }}").evaluate(names) == "AdA"
+    assert Expression("{% for i in range(3) %}{{ i }}{% endfor %}").evaluate(names) == "012"
+    assert Expression("{{ '%s-%s'|format(1, 2) }}").evaluate(names) == "1-2"
+
+
+def test_nested_format_width_is_capped() -> None:
+    with pytest.raises(NodeError):
+        Expression('{{ "{:{}}".format("x", 10**8) }}').evaluate({})
+    assert Expression('{{ "{:{}}".format("x", 3) }}').evaluate({}) == "x  "

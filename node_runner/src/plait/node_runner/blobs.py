@@ -16,6 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 
 DEFAULT_BLOB_THRESHOLD = 1024 * 1024  # bytes of serialised JSON
 BLOB_KEY = "$blob"
+# User data shaped like a reference (or like an escape) travels wrapped in this key, so a
+# payload can never make the engine read a blob it names.
+ESCAPE_KEY = "$literal"
 
 
 class BlobNotFound(KeyError):
@@ -105,6 +108,10 @@ def is_blob_ref(value: Any) -> bool:
     return type(value) is dict and BLOB_KEY in value and len(value) == 2 and "size" in value
 
 
+def _needs_escape(value: Any) -> bool:
+    return is_blob_ref(value) or (type(value) is dict and len(value) == 1 and ESCAPE_KEY in value)
+
+
 def _exceeds(value: Any, budget: int) -> int:
     """Remaining budget after a rough serialised size of ``value``; negative = too big.
 
@@ -133,8 +140,14 @@ def _exceeds(value: Any, budget: int) -> int:
 
 
 def externalize(value: Any, store: BlobStore, threshold: int) -> Any:
-    """Store ``value`` in the blob store when its serialised size passes ``threshold``."""
-    if is_blob_ref(value) or _exceeds(value, threshold) >= 0:
+    """The form of a port value the engine keeps: inline, escaped, or a blob reference.
+
+    ``value`` is plain data from a node or a payload: when it merely looks like a
+    reference it is escaped; when its serialised size passes ``threshold`` it is stored.
+    """
+    if _needs_escape(value):
+        value = {ESCAPE_KEY: value}
+    if _exceeds(value, threshold) >= 0:
         return value
     data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
     if len(data) <= threshold:
@@ -144,7 +157,12 @@ def externalize(value: Any, store: BlobStore, threshold: int) -> Any:
 
 
 def resolve(value: Any, store: BlobStore) -> Any:
-    """The value behind a blob reference (or the value itself)."""
-    if is_blob_ref(value):
-        return json.loads(store.get(value[BLOB_KEY]))
+    """The plain value of a kept port value (see ``externalize``)."""
+    if type(value) is dict:
+        if is_blob_ref(value):
+            value = json.loads(store.get(value[BLOB_KEY]))
+            if type(value) is not dict:
+                return value
+        if len(value) == 1 and ESCAPE_KEY in value:
+            return value[ESCAPE_KEY]
     return value

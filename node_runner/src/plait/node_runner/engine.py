@@ -625,12 +625,12 @@ class _Run:
         value = self._edge_values.get(edge_id, _INACTIVE)
         if value is _INACTIVE or value is _FAILED:
             return MISSING
-        return value
+        return resolve(value, self.executor.blobs) if type(value) is dict else value
 
     def many(self, edge_ids: tuple[str, ...]) -> list[Any]:
-        values = self._edge_values
+        values, blobs = self._edge_values, self.executor.blobs
         return [
-            v
+            resolve(v, blobs)
             for v in (values.get(e, _INACTIVE) for e in edge_ids)
             if v is not _INACTIVE and v is not _FAILED
         ]
@@ -724,18 +724,8 @@ class _Run:
         self, prepared: PreparedNode, bound: dict[str, Any], attempt: int, node_id: str
     ) -> dict[str, Any]:
         cls = prepared.cls
-        blobs = self.executor.blobs
-        values = {}
-        for port, value in bound.items():
-            if value is MISSING:
-                continue
-            if type(value) is dict and "$blob" in value:
-                value = resolve(value, blobs)
-            elif type(value) is list:
-                value = [
-                    resolve(v, blobs) if type(v) is dict and "$blob" in v else v for v in value
-                ]
-            values[port] = value
+        # Bound by the step function from resolved edge values; MISSING means "default".
+        values = {port: value for port, value in bound.items() if value is not MISSING}
         try:
             inputs = cls.Inputs.model_validate(values)
         except ValidationError as exc:

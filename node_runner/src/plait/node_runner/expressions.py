@@ -9,6 +9,8 @@ Templates are compiled once per bundle load and cached by text.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import operator
 import re
@@ -17,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from .errors import KIND_EXPRESSION, NodeError
 
@@ -29,10 +31,63 @@ MAX_EXPONENT_BITS = 4096
 _SINGLE = re.compile(r"\A\s*\{\{(?P<expr>.*)\}\}\s*\Z", re.DOTALL)
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with ``*`` and ``**`` capped so an expression cannot eat memory."""
+MAX_RANGE_STEPS = 1_000_000  # iterations of range() per evaluation, all calls together
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_BIG_FORMAT_WIDTH = re.compile(r"\{[^{}]*:[^{}]*\d{7,}[^{}]*\}")
+_NESTED_FORMAT_FIELD = re.compile(r":[^{}]*\{")
+_BIG_PRINTF_WIDTH = re.compile(r"%[-+ #0]*(\d{7,}|\*)")
+_range_budget: contextvars.ContextVar[list[int]] = contextvars.ContextVar("range_budget")
 
-    intercepted_binops = frozenset(["*", "**"])
+
+def _too_big(*values: Any) -> bool:
+    return any(type(v) is int and v > MAX_SEQUENCE_PRODUCT for v in values)
+
+
+def _budgeted_range(*args: int) -> range:
+    """``range`` with a budget per evaluation, so nested loops cannot spin for hours."""
+    steps = safe_range(*args)
+    budget = _range_budget.get(None)
+    if budget is not None:
+        budget[0] -= len(steps)
+        if budget[0] < 0:
+            raise OverflowError(f"loops passed {MAX_RANGE_STEPS} range() steps in one expression")
+    return steps
+
+
+def _capped_filter(name: str, filter_: Callable[..., Any]) -> Callable[..., Any]:
+    def capped(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if _too_big(*args, *kwargs.values()) or (
+            name == "format" and isinstance(value, str) and _BIG_PRINTF_WIDTH.search(value)
+        ):
+            raise OverflowError(f"{name}: size too large for an expression")
+        return filter_(value, *args, **kwargs)
+
+    capped.__name__ = filter_.__name__
+    for attr in ("jinja_pass_arg",):  # keep how Jinja passes the context/environment
+        if hasattr(filter_, attr):
+            setattr(capped, attr, getattr(filter_, attr))
+    return capped
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with sizes capped so an expression cannot eat the memory:
+    ``*``, ``**`` and ``%`` on strings, padding methods and filters, ``replace`` and
+    ``range`` (which also has a per-evaluation step budget)."""
+
+    intercepted_binops = frozenset(["*", "**", "%"])
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(__obj, "__name__", "")
+            if name in _WIDTH_METHODS and _too_big(*args, *kwargs.values()):
+                raise OverflowError(f"{name}: width too large for an expression")
+            if name == "replace" and len(args) >= 2:
+                old, new = str(args[0]), str(args[1])
+                hits = owner.count(old) if old else len(owner) + 1
+                if len(owner) + hits * max(0, len(new) - len(old)) > MAX_SEQUENCE_PRODUCT:
+                    raise OverflowError("replace: result too large for an expression")
+        return super().call(__context, __obj, *args, **kwargs)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Flow data is JSON: ``inputs.items`` means the key "items", not dict.items.
@@ -40,7 +95,27 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return obj[attribute]
         return super().getattr(obj, attribute)
 
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        fmt: str = value.__self__
+        nested_width = _NESTED_FORMAT_FIELD.search(fmt) is not None
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            if _BIG_FORMAT_WIDTH.search(fmt) or (
+                nested_width and _too_big(*args, *kwargs.values())
+            ):
+                raise OverflowError("format: width too large for an expression")
+            return wrapped(*args, **kwargs)
+
+        return checked
+
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        if operator_ == "%":
+            if isinstance(left, str) and _BIG_PRINTF_WIDTH.search(left):
+                raise OverflowError("%: width too large for an expression")
+            return operator.mod(left, right)
         if operator_ == "**":
             if (
                 isinstance(right, int)
@@ -62,6 +137,18 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+ENV.globals["range"] = _budgeted_range
+for _name in ("center", "indent", "wordwrap", "truncate", "format"):
+    ENV.filters[_name] = _capped_filter(_name, ENV.filters[_name])
+
+
+@contextlib.contextmanager
+def _budget() -> Iterator[None]:
+    token = _range_budget.set([MAX_RANGE_STEPS])
+    try:
+        yield
+    finally:
+        _range_budget.reset(token)
 
 
 def has_expression(text: str) -> bool:
@@ -166,7 +253,8 @@ class Expression:
 
     def evaluate(self, names: dict[str, Any]) -> Any:
         try:
-            return self._fn(names)
+            with _budget():
+                return self._fn(names)
         except NodeError:
             raise
         except Exception as exc:  # the sandbox's SecurityError, UndefinedError, TypeError...
@@ -224,7 +312,8 @@ def render_template(text: str, names: dict[str, Any]) -> str:
     """Render a text template in the sandbox (used by nodes such as ``data.template``)."""
     try:
         template = _cached_template(text)
-        return _join_capped(template.generate(names))
+        with _budget():
+            return _join_capped(template.generate(names))
     except NodeError:
         raise
     except Exception as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -122,6 +123,22 @@ def flow_json_schema() -> dict[str, Any]:
     return schema
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def check_unicode(doc: Any) -> None:
+    """Refuse strings that cannot be written as UTF-8 (lone surrogates)."""
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise FlowError(
+            "flow holds a lone surrogate (an unpaired \\ud800-\\udfff escape), "
+            "which is not valid Unicode text"
+        ) from None
+    except ValueError:
+        pass  # non-finite numbers: reported by validation
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -148,10 +165,10 @@ def parse_json(text: str | bytes, *, what: str = "flow", max_bytes: int = MAX_FL
 def format_validation_error(exc: ValidationError, limit: int = 5) -> str:
     parts = []
     for err in exc.errors()[:limit]:
-        parts = [str(p) for p in err["loc"]]
-        if len(parts) > 8:  # deeply nested values: keep the message readable
-            parts = [*parts[:4], "…", *parts[-3:]]
-        loc = ".".join(parts) or "(document)"
+        loc_parts = [str(p) for p in err["loc"]]
+        if len(loc_parts) > 8:  # deeply nested values: keep the message readable
+            loc_parts = [*loc_parts[:4], "…", *loc_parts[-3:]]
+        loc = ".".join(loc_parts) or "(document)"
         parts.append(f"{loc}: {err['msg']}")
     more = len(exc.errors()) - limit
     if more > 0:
@@ -164,6 +181,12 @@ def load_flow(data: str | bytes | dict[str, Any]) -> Flow:
     doc = parse_json(data) if isinstance(data, str | bytes) else data
     if not isinstance(doc, dict):
         raise FlowError("a flow document must be a JSON object")
+    # JSON text can spell a lone surrogate ("\ud800"), which no UTF-8 file can hold. Text
+    # without a \uD8..-\uDF.. escape cannot contain one, so only such text is checked.
+    if not isinstance(data, str | bytes) or _SURROGATE_ESCAPE.search(
+        data if isinstance(data, str) else data.decode("utf-8", "replace")
+    ):
+        check_unicode(doc)
     try:
         return Flow.model_validate(doc)
     except ValidationError as exc:

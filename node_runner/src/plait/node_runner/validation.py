@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .errors import FlowError
 from .expressions import has_expression, iter_param_strings, node_references, parse_problem
-from .flow import SCHEMA_VERSION, Flow, FlowEdge, FlowNode
+from .flow import SCHEMA_VERSION, Flow, FlowEdge, FlowNode, check_unicode
 from .graph import FlowGraph
 from .ports import ERROR_PORT, Port, fits
 from .registry import NodeRegistry
@@ -129,7 +130,10 @@ def _parse_document(doc: object) -> Flow | list[Problem]:
     if not isinstance(doc, Mapping):
         return [Problem(code=INVALID_DOCUMENT, message="a flow document must be a JSON object")]
     try:
+        check_unicode(doc)
         return Flow.model_validate(dict(doc))
+    except FlowError as exc:
+        return [Problem(code=INVALID_DOCUMENT, message=str(exc))]
     except RecursionError:
         return [Problem(code=INVALID_DOCUMENT, message="the flow document is nested too deeply")]
     except ValidationError as exc:
