@@ -138,3 +138,41 @@ async def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
         fh.write('{"run_id": "torn", "seq": 99, "ty')
     events = await JsonlEventStore(path).load("torn")
     assert events[-1].type == ev.RUN_SUCCEEDED
+
+
+async def test_appending_after_a_torn_line_keeps_every_later_event(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    b = bundle([node("s", "start"), node("a", "echo")], ["s.payload -> a.input"])
+    await Executor(testnodes.registry(), store=JsonlEventStore(path)).run(b, 1, run_id="one")
+    with open(path, "a") as fh:
+        fh.write('{"run_id": "one", "seq": 99, "ty')  # a crash mid-write
+    store = JsonlEventStore(path)
+    await Executor(testnodes.registry(), store=store).run(b, 2, run_id="two")
+    assert store.run_ids() == ["one", "two"]
+    assert (await store.load("two"))[-1].type == ev.RUN_SUCCEEDED
+    assert path.read_text().count("\n") == len(store.read_all())
+
+
+async def test_a_payload_with_a_lone_surrogate_is_stored(tmp_path: Path) -> None:
+    store = JsonlEventStore(tmp_path / "e.jsonl")
+    b = bundle([node("s", "start"), node("a", "echo")], ["s.payload -> a.input"])
+    result = await Executor(testnodes.registry(), store=store).run(b, "x\ud800y", run_id="s")
+    assert result.output("a", "output") == "x\ud800y"
+    assert rebuild(await store.load("s")).nodes["a"].outputs == {"output": "x\ud800y"}
+
+
+async def test_a_node_that_times_out_while_suspended_is_timed_out() -> None:
+    result = await Executor(testnodes.registry()).run(
+        bundle(
+            [
+                node("s", "start"),
+                node("nap", "nap", params={"seconds": 5}, timeout_s=0.05, on_error="error_port"),
+                node("fallback", "echo", params={"value": "late"}),
+            ],
+            ["s.payload -> nap.input", "nap.error -> fallback.input"],
+        ),
+        None,
+    )
+    assert result.status is RunStatus.SUCCEEDED
+    assert result.node_status("nap") == "timed_out"
+    assert result.output("fallback", "output") == "late"

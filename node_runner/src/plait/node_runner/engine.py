@@ -64,6 +64,7 @@ from .state import NODE_TERMINAL, NodeRecord, NodeStatus, RunState, RunStatus, r
 
 log = logging.getLogger(__name__)
 
+_LIVE = frozenset({NodeStatus.RUNNING, NodeStatus.SUSPENDED})
 _INACTIVE: Any = object()
 _FAILED: Any = object()
 _PLAIN = (str, int, float, bool, type(None))
@@ -118,16 +119,19 @@ class RunResult:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """``{run_id, status, outputs, nodes}``, plus ``error`` when the run did not succeed."""
+        out: dict[str, Any] = {
             "run_id": self.run_id,
             "status": str(self.status),
-            "error": self.error,
             "outputs": self.outputs(),
             "nodes": {
                 n: {"status": str(rec.status), "attempts": rec.attempt}
                 for n, rec in self.state.nodes.items()
             },
         }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
 
 
 class _Counts:
@@ -654,7 +658,7 @@ class _Run:
             try:
                 outputs = await self._attempt(prepared, inputs, attempt, node_id)
             except NodeError as error:
-                if self.state.nodes[node_id].status is not NodeStatus.RUNNING:
+                if self.state.nodes[node_id].status not in _LIVE:
                     return None  # cancelled meanwhile
                 if should_retry(retry, error, attempt):
                     delay = retry_delay(retry, attempt, jitter_seed(self.run_id, node_id, attempt))
@@ -669,7 +673,7 @@ class _Run:
                     continue
                 self._fail(prepared, error)
                 return None
-            if self.state.nodes[node_id].status is not NodeStatus.RUNNING:
+            if self.state.nodes[node_id].status not in _LIVE:
                 return None  # cancelled while it ran; the result goes nowhere
             self._emit(ev.NODE_SUCCEEDED, node_id, {"attempt": attempt, "outputs": outputs})
             if node_id == self.state.trigger:

@@ -94,6 +94,14 @@ class EventStore(Protocol):
         ...
 
 
+def _line(event: RunEvent) -> bytes:
+    text = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode() + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate in a payload: escape it, stay valid UTF-8
+        return json.dumps(event.to_dict(), separators=(",", ":")).encode() + b"\n"
+
+
 class InMemoryEventStore:
     """Events in memory; ``flush`` is free. Listeners see each event as it is appended."""
 
@@ -126,6 +134,7 @@ class JsonlEventStore:
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.path = Path(path)
         self.fsync = fsync
+        self._tail_checked = False
         self._buffer: list[RunEvent] = []
         self._lock = threading.Lock()
         self.flushes = 0
@@ -144,22 +153,48 @@ class JsonlEventStore:
             return
         with self._lock:
             batch, self._buffer = self._buffer, []
-            text = "".join(
-                json.dumps(e.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
-                for e in batch
-            )
+            data = b"".join(_line(e) for e in batch)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(text)
+            if not self._tail_checked:
+                self._drop_torn_tail()
+            with open(self.path, "ab") as fh:
+                fh.write(data)
                 fh.flush()
                 if self.fsync:
                     os.fsync(fh.fileno())
             self.flushes += 1
 
+    def _drop_torn_tail(self) -> None:
+        """Cut a partial last line left by a crash, so new lines do not glue onto it."""
+        self._tail_checked = True
+        try:
+            with open(self.path, "rb+") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                if size == 0:
+                    return
+                fh.seek(size - 1)
+                if fh.read(1) == b"\n":
+                    return
+                # Walk back to the last newline; everything after it was never durable.
+                pos = size
+                while pos > 0:
+                    step = min(65536, pos)
+                    fh.seek(pos - step)
+                    chunk = fh.read(step)
+                    cut = chunk.rfind(b"\n")
+                    if cut >= 0:
+                        fh.truncate(pos - step + cut + 1)
+                        return
+                    pos -= step
+                fh.truncate(0)
+        except FileNotFoundError:
+            return
+
     async def load(self, run_id: str) -> list[RunEvent]:
         return [e for e in self.read_all() if e.run_id == run_id]
 
-    def read_all(self) -> list[RunEvent]:
+    def _read(self) -> list[RunEvent]:
+        """Events in file order, up to a torn or unreadable line."""
         if not self.path.exists():
             return []
         out = []
@@ -171,11 +206,12 @@ class JsonlEventStore:
                     out.append(RunEvent.from_dict(json.loads(line)))
                 except (ValueError, KeyError):
                     break
-        out.sort(key=lambda e: (e.run_id, e.seq))
         return out
 
+    def read_all(self) -> list[RunEvent]:
+        """Every event, ordered by run and ``seq``."""
+        return sorted(self._read(), key=lambda e: (e.run_id, e.seq))
+
     def run_ids(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for e in self.read_all():
-            seen.setdefault(e.run_id, None)
-        return list(seen)
+        """Run ids in the order their first event was written."""
+        return list(dict.fromkeys(e.run_id for e in self._read()))

@@ -105,10 +105,11 @@ _NODE_TARGET = {
 # second node.started while it is still running or suspended.
 _ALLOWED_FROM = {
     ev.NODE_STARTED: {NodeStatus.PENDING, NodeStatus.RUNNING, NodeStatus.SUSPENDED},
-    ev.NODE_SUCCEEDED: {NodeStatus.RUNNING},
+    # A node may end while suspended: its attempt timed out, or it stopped waiting itself.
+    ev.NODE_SUCCEEDED: {NodeStatus.RUNNING, NodeStatus.SUSPENDED},
     ev.NODE_SEEDED: {NodeStatus.PENDING},
-    ev.NODE_FAILED: {NodeStatus.RUNNING},
-    ev.NODE_TIMED_OUT: {NodeStatus.RUNNING},
+    ev.NODE_FAILED: {NodeStatus.RUNNING, NodeStatus.SUSPENDED},
+    ev.NODE_TIMED_OUT: {NodeStatus.RUNNING, NodeStatus.SUSPENDED},
     ev.NODE_CANCELLED: {NodeStatus.PENDING, NodeStatus.RUNNING, NodeStatus.SUSPENDED},
     ev.NODE_SKIPPED: {NodeStatus.PENDING},
     ev.NODE_ABANDONED: {NodeStatus.PENDING},
