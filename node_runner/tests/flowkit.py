@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import testnodes
@@ -64,3 +65,27 @@ async def run(
 
 def statuses(result: RunResult) -> dict[str, str]:
     return {n: str(rec.status) for n, rec in result.state.nodes.items()}
+
+
+def step_result(step: Callable[[Any], Coroutine[Any, Any, Any]], runtime: Any) -> Any:
+    """Drive a step function of ``flow.py`` that never suspends; return its result."""
+    coroutine = step(runtime)
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()
+    raise AssertionError("a step function suspended")
+
+
+class RecordingRuntime:
+    """A ``StepRuntime`` that shows what a step binds instead of running anything."""
+
+    def one(self, edge_id: str) -> Any:
+        return ("one", edge_id)
+
+    def many(self, edge_ids: tuple[str, ...]) -> Any:
+        return ("many", edge_ids)
+
+    async def call(self, node_id: str, inputs: dict[str, Any]) -> Any:
+        return node_id, inputs

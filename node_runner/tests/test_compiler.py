@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, JsonValue
 
 import testnodes
+from flowkit import RecordingRuntime, step_result
 from plait.node_runner.compiler import (
     FILES,
     Bundle,
@@ -167,30 +168,6 @@ def rich_document() -> dict[str, Any]:
 
 def rich_flow() -> Flow:
     return load_flow(rich_document())
-
-
-def step_result(step: Callable[[Any], Coroutine[Any, Any, Any]], runtime: Any) -> Any:
-    """Drive a step function of ``flow.py`` that never suspends; return its result."""
-    coroutine = step(runtime)
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coroutine.close()
-    raise AssertionError("a step function suspended")
-
-
-class RecordingRuntime:
-    """A ``StepRuntime`` that shows what a step binds instead of running anything."""
-
-    def one(self, edge_id: str) -> Any:
-        return ("one", edge_id)
-
-    def many(self, edge_ids: tuple[str, ...]) -> Any:
-        return ("many", edge_ids)
-
-    async def call(self, node_id: str, inputs: dict[str, Any]) -> Any:
-        return node_id, inputs
 
 
 def with_file(bundle: Bundle, name: str, data: bytes) -> dict[str, bytes]:

@@ -25,7 +25,7 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 import testnodes
+from flowkit import RecordingRuntime, step_result
 from plait.node_runner.compiler import CompileError, build_bundle, compile_flow, render_flow_module
 from plait.node_runner.engine import Executor, RunResult
 from plait.node_runner.errors import PlaitError
@@ -387,30 +388,6 @@ def edge(
 def same_json(left: Any, right: Any) -> bool:
     """Deep equality that also tells 1 from 1.0 from True, and 0.0 from -0.0."""
     return canonical_json(left) == canonical_json(right)
-
-
-def step_result(step: Callable[[Any], Coroutine[Any, Any, Any]], runtime: Any) -> Any:
-    """Drive a step function that never suspends; return its result."""
-    coroutine = step(runtime)
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coroutine.close()
-    raise AssertionError("a step function suspended")
-
-
-class RecordingRuntime:
-    """A ``StepRuntime`` that shows what a step binds instead of running anything."""
-
-    def one(self, edge_id: str) -> Any:
-        return ("one", edge_id)
-
-    def many(self, edge_ids: tuple[str, ...]) -> Any:
-        return ("many", edge_ids)
-
-    async def call(self, node_id: str, inputs: dict[str, Any]) -> Any:
-        return node_id, inputs
 
 
 def expected_bindings(flow: Flow, node_id: str, node_type: str) -> dict[str, Any]:

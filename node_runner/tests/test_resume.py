@@ -176,3 +176,25 @@ async def test_a_node_that_times_out_while_suspended_is_timed_out() -> None:
     assert result.status is RunStatus.SUCCEEDED
     assert result.node_status("nap") == "timed_out"
     assert result.output("fallback", "output") == "late"
+
+
+@pytest.mark.slow
+async def test_service_steps_that_succeeded_are_replayed_not_called_again(tmp_path: Path) -> None:
+    record, marker = tmp_path / "record.txt", tmp_path / "crash.marker"
+    nodes = [
+        node("s", "start"),
+        node("agent", "crash_agent", params={"crash_marker": str(marker)}),
+        node("tool", "record", params={"path": str(record)}),
+    ]
+    edges = ["s.payload -> agent.input", "tool.output ~tool> agent.tools"]
+    child = start_child(tmp_path, nodes, edges)
+    assert child.wait(timeout=60) == 17  # the agent died after its tool call
+    assert record.read_text().split() == ["tool"]
+
+    store = JsonlEventStore(tmp_path / "events.jsonl")
+    result = await Executor(testnodes.registry(), store=store).resume(
+        bundle(nodes, edges), "crashy"
+    )
+    assert result.status is RunStatus.SUCCEEDED
+    assert result.output("agent", "results") == [{"output": 1}]
+    assert record.read_text().split() == ["tool"]  # replayed from step.succeeded

@@ -371,7 +371,32 @@ class Nap(Node):
         return self.Outputs(output=inputs.input)
 
 
+class CrashAgent(Node):
+    """Calls its tools, then crashes the process once (to test step replay)."""
+
+    spec = NodeSpec(type="test.crash_agent", version=1, title="Crash agent", category="test")
+
+    class Params(BaseModel):
+        crash_marker: str
+
+    class Inputs(BaseModel):
+        input: JsonValue = None
+        tools: JsonValue = ServiceInput("tool")
+
+    class Outputs(BaseModel):
+        results: list[JsonValue]
+
+    async def run(self, inputs: Any, ctx: RunContext) -> Any:
+        results = [await tool.call({"input": inputs.input}) for tool in ctx.services.get("tool")]
+        if not os.path.exists(self.params.crash_marker):
+            with open(self.params.crash_marker, "w") as fh:
+                fh.write("crashed")
+            os._exit(17)
+        return self.Outputs(results=results)
+
+
 ALL = [
+    CrashAgent,
     Record,
     Nap,
     Pair,

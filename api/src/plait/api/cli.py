@@ -384,40 +384,12 @@ def _open_event_file(path: Path, *, must_exist: bool) -> JsonlEventStore:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab"):
-            pass
-        _trim_torn_tail(path)
+            pass  # fail here, with a clear message, rather than at the first flush
     except IsADirectoryError:
         _fail(f"{path} is a directory; give a file name for the events, e.g. {path / 'run.jsonl'}")
     except OSError as exc:
         _fail(f"cannot write events to {path}: {exc.strerror or exc}")
     return JsonlEventStore(path)
-
-
-def _trim_torn_tail(path: Path) -> None:
-    """Drop a partial last line that a crash mid-write left in an events file.
-
-    ``JsonlEventStore`` ignores a torn last line when it reads, but it appends after it
-    as if it were whole, which would glue the next event onto the torn one and hide
-    every later event. Those bytes were never acknowledged as durable, so dropping them
-    loses nothing.
-    """
-    with open(path, "rb+") as fh:
-        end = fh.seek(0, os.SEEK_END)
-        if end == 0:
-            return
-        fh.seek(end - 1)
-        if fh.read(1) == b"\n":
-            return
-        pos = end
-        while pos > 0:
-            step = min(64 * 1024, pos)
-            pos -= step
-            fh.seek(pos)
-            newline = fh.read(step).rfind(b"\n")
-            if newline >= 0:
-                fh.truncate(pos + newline + 1)
-                return
-        fh.truncate(0)
 
 
 def _make_executor(registry: NodeRegistry, store: InMemoryEventStore | JsonlEventStore) -> Executor:

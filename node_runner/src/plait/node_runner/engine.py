@@ -649,43 +649,62 @@ class _Run:
             else rec.attempt + 1
         )
         attempt = max(attempt, 1)
+        try:
+            outputs, attempt = await self._attempts(
+                prepared, inputs, attempt, ev.NODE_STARTED, ev.NODE_RETRYING, {}
+            )
+        except NodeError as error:
+            if self.state.nodes[node_id].status in _LIVE:  # else it was cancelled meanwhile
+                self._fail(prepared, error)
+            return None
+        if self.state.nodes[node_id].status not in _LIVE:
+            return None  # cancelled while it ran; the result goes nowhere
+        self._emit(ev.NODE_SUCCEEDED, node_id, {"attempt": attempt, "outputs": outputs})
+        if node_id == self.state.trigger:
+            self._trigger_outputs = outputs
+        self._resolve_queue.append(node_id)
+        self._drain()
+        if (
+            not prepared.idempotent
+            or time.monotonic() - self._last_flush > self.executor.flush_interval_s
+        ):
+            await self._flush()
+        return outputs
+
+    async def _attempts(
+        self,
+        prepared: PreparedNode,
+        inputs: dict[str, Any],
+        attempt: int,
+        started: str,
+        retrying: str,
+        base: dict[str, Any],
+    ) -> tuple[dict[str, Any], int]:
+        """Attempts of a node (or a service step) until one succeeds or retries run out.
+
+        Returns the outputs and the attempt that produced them; raises the last
+        ``NodeError``. ``started``/``retrying`` are the event types to write.
+        """
+        node_id = prepared.id
         retry = prepared.plan.retry
         while True:
-            self._emit(ev.NODE_STARTED, node_id, {"attempt": attempt})
+            self._emit(started, node_id, {**base, "attempt": attempt})
             if not prepared.idempotent:
                 # Durable before its effects: after a crash we know it may have run.
                 await self._flush()
             try:
-                outputs = await self._attempt(prepared, inputs, attempt, node_id)
+                return await self._attempt(prepared, inputs, attempt, node_id), attempt
             except NodeError as error:
-                if self.state.nodes[node_id].status not in _LIVE:
-                    return None  # cancelled meanwhile
-                if should_retry(retry, error, attempt):
-                    delay = retry_delay(retry, attempt, jitter_seed(self.run_id, node_id, attempt))
-                    self._emit(
-                        ev.NODE_RETRYING,
-                        node_id,
-                        {"attempt": attempt, "error": error.to_dict(), "delay_s": delay},
-                    )
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    attempt += 1
-                    continue
-                self._fail(prepared, error)
-                return None
-            if self.state.nodes[node_id].status not in _LIVE:
-                return None  # cancelled while it ran; the result goes nowhere
-            self._emit(ev.NODE_SUCCEEDED, node_id, {"attempt": attempt, "outputs": outputs})
-            if node_id == self.state.trigger:
-                self._trigger_outputs = outputs
-            self._resolve_queue.append(node_id)
-            self._drain()
-            if (
-                not prepared.idempotent
-                or time.monotonic() - self._last_flush > self.executor.flush_interval_s
-            ):
-                await self._flush()
-            return outputs
+                node = self.state.nodes.get(node_id)
+                cancelled = node is not None and node.status not in _LIVE
+                if cancelled or not should_retry(retry, error, attempt):
+                    raise
+                delay = retry_delay(retry, attempt, jitter_seed(self.run_id, node_id, attempt))
+                data = {**base, "attempt": attempt, "error": error.to_dict(), "delay_s": delay}
+                self._emit(retrying, node_id, data)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                attempt += 1
 
     def _fail(self, prepared: PreparedNode, error: NodeError) -> None:
         routed = prepared.plan.on_error
@@ -931,40 +950,24 @@ class _ServiceNode:
         call = self._services.next_call()
         recorded = run.state.replay.get((self._caller, f"step:{call}"))
         base = {"caller": self._caller, "call": call}
-        if recorded is not None:
-            if recorded["type"] == ev.STEP_SUCCEEDED:
-                return dict(recorded["outputs"])
-            raise NodeError.from_dict(recorded["error"])
-        attempt = 1
-        while True:
-            run._emit(ev.STEP_STARTED, prepared.id, {**base, "attempt": attempt})
+        if recorded is None:
             try:
-                outputs = await run._attempt(prepared, dict(inputs), attempt, prepared.id)
-            except NodeError as error:
-                if should_retry(prepared.plan.retry, error, attempt):
-                    delay = retry_delay(
-                        prepared.plan.retry, attempt, jitter_seed(run.run_id, prepared.id, attempt)
-                    )
-                    run._emit(
-                        ev.STEP_RETRYING,
-                        prepared.id,
-                        {**base, "attempt": attempt, "error": error.to_dict(), "delay_s": delay},
-                    )
-                    await asyncio.sleep(delay)
-                    attempt += 1
-                    continue
-                run._emit(
-                    ev.STEP_FAILED,
-                    prepared.id,
-                    {**base, "attempt": attempt, "error": error.to_dict()},
+                outputs, attempt = await run._attempts(
+                    prepared, dict(inputs), 1, ev.STEP_STARTED, ev.STEP_RETRYING, base
                 )
+            except NodeError as error:
+                data = {**base, "attempt": error.attempt, "error": error.to_dict()}
+                run._emit(ev.STEP_FAILED, prepared.id, data)
                 raise
-            run._emit(
-                ev.STEP_SUCCEEDED, prepared.id, {**base, "attempt": attempt, "outputs": outputs}
-            )
+            data = {**base, "attempt": attempt, "outputs": outputs}
+            run._emit(ev.STEP_SUCCEEDED, prepared.id, data)
             if not prepared.idempotent:
                 await run._flush()
-            return {k: resolve(v, run.executor.blobs) for k, v in outputs.items()}
+        elif recorded["type"] == ev.STEP_SUCCEEDED:
+            outputs = recorded["outputs"]  # replayed after a restart: not called again
+        else:
+            raise NodeError.from_dict(recorded["error"])
+        return {k: resolve(v, run.executor.blobs) for k, v in outputs.items()}
 
 
 class _Services:
