@@ -216,3 +216,31 @@ def test_greet_webhook_is_the_architecture_example() -> None:
     }
     text = (EXAMPLES / "greet_webhook.json").read_text()
     assert load_flow(text) == load_flow(hand_written)
+
+
+# ARCHITECTURE.md §3's example, byte for byte as it is written there (not canonical).
+ARCHITECTURE_EXAMPLE = """\
+{"schema_version": 1, "name": "Greet",
+ "nodes": [
+   {"id": "hook", "type": "trigger.webhook", "version": 1, "position": {"x": 0, "y": 0},
+    "params": {"method": "GET", "path": "/hello/{name}"}},
+   {"id": "reply", "type": "http.respond", "version": 1, "position": {"x": 300, "y": 0},
+    "params": {"status": 200, "body": "Hello {{ inputs.input.name }}"},
+    "retry": {"max_attempts": 3, "backoff": "exponential", "delay_s": 0.5}, "timeout_s": 10}],
+ "edges": [{"id": "e1", "source": "hook", "source_port": "path_params",
+            "target": "reply", "target_port": "input"}]}
+"""
+
+
+def test_a_hand_written_flow_validates_compiles_and_runs_without_edits(
+    cli: Any, tmp_path: Path
+) -> None:
+    flow = tmp_path / "greet.json"
+    flow.write_text(ARCHITECTURE_EXAMPLE)
+    assert cli("validate", flow).exit_code == 0
+    compiled = cli("compile", flow, "-o", tmp_path / "bundle")
+    assert compiled.exit_code == 0 and len(compiled.stdout.splitlines()[-1]) == 64
+    payload = json.dumps({"path": "/hello/Ada", "path_params": {"name": "Ada"}})
+    result = cli("run", flow, "--input", payload, "--json")
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["outputs"]["reply"]["response"]["body"] == "Hello Ada"
