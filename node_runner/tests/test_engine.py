@@ -9,7 +9,7 @@ import pytest
 import testnodes
 from flowkit import bundle, node, run, statuses
 from plait.node_runner import events as ev
-from plait.node_runner.engine import Executor, RunError, seeds_from_run
+from plait.node_runner.engine import BundleChildRuns, Executor, RunError, seeds_from_run
 from plait.node_runner.events import InMemoryEventStore
 from plait.node_runner.services import InMemorySecrets
 from plait.node_runner.state import NodeStatus, RunStatus, rebuild
@@ -567,3 +567,36 @@ async def test_every_node_reaches_a_terminal_state() -> None:
         rec.status in {NodeStatus.SUCCEEDED, NodeStatus.FAILED, NodeStatus.CANCELLED}
         for rec in result.state.nodes.values()
     )
+
+
+async def test_child_runs_and_the_key_value_store() -> None:
+    ex = Executor(testnodes.registry())
+    ex.children = BundleChildRuns(
+        ex,
+        {
+            "double": bundle(
+                [node("s", "start"), node("a", "add", params={"amount": 1})], ["s.payload -> a.n"]
+            ),
+            "broken": bundle([node("s", "start"), node("f", "fail")], ["s.payload -> f.input"]),
+        },
+    )
+    parent = bundle(
+        [node("s", "start"), node("c", "child", params={"flow": "double"})],
+        ["s.payload -> c.input"],
+    )
+    first = await ex.run(parent, 41)
+    assert first.output("c", "outputs") == {"a": {"n": 42}}
+    assert first.output("c", "calls") == 1
+    second = await ex.run(parent, 1)
+    assert second.output("c", "calls") == 2  # the store outlives a run
+    failing = bundle(
+        [node("s", "start"), node("c", "child", params={"flow": "broken"})],
+        ["s.payload -> c.input"],
+    )
+    result = await ex.run(failing, 1)
+    assert result.error is not None and result.error["kind"] == "child_run"
+    assert "boom" in result.error["message"]
+    missing = bundle(
+        [node("s", "start"), node("c", "child", params={"flow": "nope"})], ["s.payload -> c.input"]
+    )
+    assert "no flow named 'nope'" in (await ex.run(missing, 1)).error["message"]  # type: ignore[index]

@@ -395,7 +395,31 @@ class CrashAgent(Node):
         return self.Outputs(results=results)
 
 
+class Child(Node):
+    """Runs a child flow by name and counts calls in the key-value store."""
+
+    spec = NodeSpec(type="test.child", version=1, title="Child", category="test")
+
+    class Params(BaseModel):
+        flow: str
+
+    class Inputs(BaseModel):
+        input: JsonValue = None
+
+    class Outputs(BaseModel):
+        outputs: JsonValue = None
+        calls: int
+
+    async def run(self, inputs: Any, ctx: RunContext) -> Any:
+        calls = await ctx.kv.get("calls", 0) + 1
+        await ctx.kv.set("calls", calls)
+        return self.Outputs(
+            outputs=await ctx.children.run(self.params.flow, inputs.input), calls=calls
+        )
+
+
 ALL = [
+    Child,
     CrashAgent,
     Record,
     Nap,

@@ -272,6 +272,32 @@ class Executor:
         return run.state if run else None
 
 
+class BundleChildRuns:
+    """Child runs of bundles known by name, run by an executor in this process.
+
+    ``ctx.children.run("name", payload)`` runs ``bundles["name"]`` to its end and returns
+    its outputs (``{node_id: {port: value}}``); a child that does not succeed raises a
+    ``NodeError`` of kind ``child_run`` carrying the child's error. The platform provides
+    a durable implementation (child runs as runs of their own, awaited across restarts).
+    """
+
+    def __init__(self, executor: Executor, bundles: Mapping[str, Bundle] | None = None) -> None:
+        self.executor = executor
+        self.bundles: dict[str, Bundle] = dict(bundles or {})
+
+    async def run(self, flow: str, payload: Any = None) -> dict[str, Any]:
+        bundle = self.bundles.get(flow)
+        if bundle is None:
+            raise NodeError("child_run", f"no flow named {flow!r} to run as a child")
+        result = await self.executor.run(bundle, payload)
+        if not result.succeeded:
+            message = (result.error or {}).get("message", str(result.status))
+            raise NodeError(
+                "child_run", f"child flow {flow!r} {result.status}: {message}", details=result.error
+            )
+        return result.outputs()
+
+
 def seeds_from_run(state: RunState, *, rerun: set[str] | None = None) -> dict[str, dict[str, Any]]:
     """Seeds that replay a previous run's succeeded nodes, except ``rerun``.
 
@@ -992,4 +1018,4 @@ class _Services:
         return [_ServiceNode(self._run, self._node_id, plan.nodes[i], self) for i in ids]
 
 
-__all__ = ["Executor", "RunError", "RunResult", "seeds_from_run"]
+__all__ = ["BundleChildRuns", "Executor", "RunError", "RunResult", "seeds_from_run"]
