@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 # Let the tests import their helpers as ``clikit``.
 sys.path.insert(0, str(Path(__file__).parent))
 
+from apikit import Api, client_for, new_workspace, platform_for
 from clikit import PLAIT, REPO, flow_doc, subprocess_env
 
 from plait.api.cli import app
@@ -73,3 +74,37 @@ def write_flow(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """Run a test on SQLite and on the local PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Any:
+    """A migrated platform on SQLite."""
+    with platform_for("sqlite", tmp_path / "platform") as platform:
+        yield platform
+
+
+@pytest.fixture
+def any_platform(db_kind: str, tmp_path: Path) -> Any:
+    """A migrated platform on SQLite, then on PostgreSQL."""
+    with platform_for(db_kind, tmp_path / "platform") as platform:
+        yield platform
+
+
+@pytest.fixture
+def api(platform: Any) -> Any:
+    """An HTTP client with an owner token of workspace "alpha"."""
+    with client_for(platform) as client:
+        yield Api(client, new_workspace(platform, "alpha"))
+
+
+@pytest.fixture
+def any_api(any_platform: Any) -> Any:
+    """``api`` on SQLite, then on PostgreSQL."""
+    with client_for(any_platform) as client:
+        yield Api(client, new_workspace(any_platform, "alpha"))

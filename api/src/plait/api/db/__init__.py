@@ -1,0 +1,1 @@
+"""Persistence: models, the database handle, migrations."""

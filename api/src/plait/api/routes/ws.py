@@ -1,0 +1,7 @@
+"""Routes of the `ws` tag."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["ws"])
