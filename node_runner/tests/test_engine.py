@@ -9,7 +9,13 @@ import pytest
 import testnodes
 from flowkit import bundle, node, run, statuses
 from plait.node_runner import events as ev
-from plait.node_runner.engine import BundleChildRuns, Executor, RunError, seeds_from_run
+from plait.node_runner.engine import (
+    BundleChildRuns,
+    Executor,
+    RunError,
+    RunServices,
+    seeds_from_run,
+)
 from plait.node_runner.events import InMemoryEventStore
 from plait.node_runner.services import InMemorySecrets
 from plait.node_runner.state import NodeStatus, RunStatus, rebuild
@@ -600,3 +606,14 @@ async def test_child_runs_and_the_key_value_store() -> None:
         [node("s", "start"), node("c", "child", params={"flow": "nope"})], ["s.payload -> c.input"]
     )
     assert "no flow named 'nope'" in (await ex.run(missing, 1)).error["message"]  # type: ignore[index]
+
+
+async def test_per_run_services_override_the_executors() -> None:
+    ex = Executor(testnodes.registry(), secrets=InMemorySecrets({"TOKEN": "executor"}))
+    b = bundle(
+        [node("s", "start"), node("t", "text", params={"text": "{{ secrets.TOKEN }}"})],
+        ["s.payload -> t.input"],
+    )
+    assert (await ex.run(b, None)).output("t", "text") == "executor"
+    scoped = RunServices(secrets=InMemorySecrets({"TOKEN": "project"}))
+    assert (await ex.run(b, None, services=scoped)).output("t", "text") == "project"

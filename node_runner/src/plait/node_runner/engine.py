@@ -26,6 +26,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,6 +135,15 @@ class RunResult:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class RunServices:
+    """Per-run overrides of the executor's node services (None: the executor's own)."""
+
+    secrets: Secrets | None = None
+    kv: KeyValueStore | None = None
+    children: ChildRuns | None = None
+
+
 class _Counts:
     """Per-node edge bookkeeping for deciding when (and whether) it runs."""
 
@@ -217,6 +227,7 @@ class Executor:
         run_id: str | None = None,
         trigger: str | None = None,
         seeds: Mapping[str, Mapping[str, Any]] | None = None,
+        services: RunServices | None = None,
     ) -> RunResult:
         """Start a run and wait for its end.
 
@@ -228,18 +239,22 @@ class Executor:
                 ``trigger.manual`` one.
             seeds: node id -> outputs for nodes that do not run but count as succeeded
                 with those outputs (run from a node, retry from a failure, replay).
+            services: this run's secrets, key-value store and child runs, where they
+                differ from the executor's (a platform scopes them to the run's project).
         """
         plan = self.plan(bundle)
-        run = _Run(self, plan, run_id or uuid.uuid4().hex)
+        run = _Run(self, plan, run_id or uuid.uuid4().hex, services=services)
         return await self._drive(run, run.start(payload, trigger, dict(seeds or {})))
 
-    async def resume(self, bundle: Bundle | ExecutionPlan, run_id: str) -> RunResult:
+    async def resume(
+        self, bundle: Bundle | ExecutionPlan, run_id: str, *, services: RunServices | None = None
+    ) -> RunResult:
         """Continue a run from its durable events (after a crash or a restart)."""
         plan = self.plan(bundle)
         events = await self.store.load(run_id)
         if not events:
             raise RunError(f"no events for run {run_id!r}: nothing to resume")
-        run = _Run(self, plan, run_id, rebuild(events, run_id))
+        run = _Run(self, plan, run_id, rebuild(events, run_id), services=services)
         return await self._drive(run, run.resume())
 
     async def _drive(self, run: _Run, starting: Any) -> RunResult:
@@ -316,9 +331,18 @@ class _Run:
     """The live execution of one run. Implements the ``StepRuntime`` of ``flow.py``."""
 
     def __init__(
-        self, executor: Executor, plan: ExecutionPlan, run_id: str, state: RunState | None = None
+        self,
+        executor: Executor,
+        plan: ExecutionPlan,
+        run_id: str,
+        state: RunState | None = None,
+        *,
+        services: RunServices | None = None,
     ) -> None:
         self.executor = executor
+        self.secrets = (services and services.secrets) or executor.secrets
+        self.kv = (services and services.kv) or executor.kv
+        self.children = (services and services.children) or executor.children
         self.plan = plan
         self.run_id = run_id
         self.store = executor.store
@@ -818,11 +842,11 @@ class _Run:
         ctx.node_id = node_id
         ctx.attempt = attempt
         ctx.logger = log
-        ctx.secrets = executor.secrets
+        ctx.secrets = self.secrets
         ctx.blobs = executor.blobs
         ctx.cancellation = self.cancellation
-        ctx.kv = executor.kv
-        ctx.children = executor.children
+        ctx.kv = self.kv
+        ctx.children = self.children
         ctx.suspension = _Suspension(self, node_id, attempt)
         ctx.services = _Services(self, node_id, attempt)
         ctx.trigger_payload = self._payload() if trigger else None
@@ -885,7 +909,7 @@ class _Run:
             "inputs": {k: inputs.get(k) for k in prepared.cls.Inputs.model_fields} | inputs,
             "nodes": nodes,
             "trigger": trigger,
-            "secrets": _SecretsView(self.executor.secrets),
+            "secrets": _SecretsView(self.secrets),
             "run": {
                 "id": self.run_id,
                 "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
@@ -1018,4 +1042,11 @@ class _Services:
         return [_ServiceNode(self._run, self._node_id, plan.nodes[i], self) for i in ids]
 
 
-__all__ = ["BundleChildRuns", "Executor", "RunError", "RunResult", "seeds_from_run"]
+__all__ = [
+    "BundleChildRuns",
+    "Executor",
+    "RunError",
+    "RunResult",
+    "RunServices",
+    "seeds_from_run",
+]
