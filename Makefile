@@ -16,8 +16,11 @@ setup: ## Install uv (if missing) and the locked Python dependencies
 		|| python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --all-packages --quiet
 
-run: setup ## Run the example flow through the CLI and print its result
-	$(RUN) plait run examples/hello.json --input '{"name":"Ada"}'
+run: setup ## Start the platform at http://localhost:8000 and print the login link
+	@# Bytecode for the installed packages, so `plait serve` starts in about a second even
+	@# where PYTHONDONTWRITEBYTECODE is set (a no-op once done).
+	@$(UV) sync --frozen --all-packages --quiet --compile-bytecode
+	$(RUN) plait serve
 
 lint: setup ## ruff lint and format check
 	$(RUN) ruff check .
@@ -37,8 +40,9 @@ test: lint typecheck contracts pytest ## Everything CI checks
 schemas: setup ## Rebuild the published JSON Schemas in docs/schemas
 	$(RUN) python -m plait.node_runner.schemas docs/schemas
 
-bench: setup ## Engine benchmarks (see bench/README.md)
+bench: setup ## Engine and API benchmarks (see bench/README.md)
 	$(RUN) python bench/engine.py
+	$(RUN) python bench/api.py
 
 clean: ## Remove local state and caches
 	rm -rf .plait .pytest_cache .mypy_cache .ruff_cache .hypothesis

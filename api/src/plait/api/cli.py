@@ -1,22 +1,32 @@
-"""The ``plait`` command line: check, compile, run and resume flows on your own machine.
+"""The ``plait`` command line: flows on your own machine, the platform, a running server.
 
-This is the composition root's offline face. It reads a flow file, validates it against
-the node registry (every installed node package), compiles it into a bundle and runs
-the bundle with the engine, keeping large values under ``PLAIT_DATA_DIR`` (default
-``./.plait``) and, on request, the run's events in a JSON-lines file it can resume from.
+Three groups of verbs, one program (the reference is ``docs/cli.md``):
+
+* **Flow files, offline** — ``validate``, ``compile``, ``run``, ``resume``, ``nodes``: read
+  a flow file, validate it against the node registry (every installed node package),
+  compile it into a bundle and run it with the engine, keeping large values under
+  ``PLAIT_DATA_DIR`` (default ``./.plait``) and, on request, the run's events in a
+  JSON-lines file it can resume from.
+* **The platform, on its database** — ``serve`` (``serve.py``), ``admin create-token``,
+  ``export`` and ``import`` (``portability.py``): read the ``PLAIT_*`` settings and
+  migrate the database before they touch it.
+* **A running server** — ``login``, ``logout``, ``projects list``, ``flows list``,
+  ``runs show``: the REST API with an API token (``client.py``).
 
 Exit codes, for scripts:
 
-* ``0`` — the flow is valid / compiled / the run succeeded;
-* ``1`` — ``validate`` found errors, or the run failed, timed out or was cancelled;
+* ``0`` — the flow is valid / compiled / the run succeeded; the verb did what it said;
+* ``1`` — ``validate`` found errors, or the run failed, timed out or was cancelled; the
+  database, the port or the server said no (unreachable, 401, 404);
 * ``2`` — a usage error: a missing or unreadable file, bad JSON, an invalid flow given
-  to ``compile``/``run``, bad ``--input``, an unknown trigger;
+  to ``compile``/``run``, bad ``--input``, an unknown trigger, a bad setting, a bad
+  export, not logged in;
 * ``130`` — interrupted with Ctrl-C.
 
 User errors are one ``error: …`` line on stderr (an invalid flow adds one line per
 problem), never a traceback. Only ``typer`` and ``rich`` are imported at start-up; the
-engine and the node library load inside the commands that need them, so ``plait --help``
-stays fast.
+engine, the node library, the database, the server and the HTTP client load inside the
+commands that need them, so ``plait --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -26,6 +36,9 @@ import os
 import signal
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -46,6 +59,10 @@ if TYPE_CHECKING:
     from plait.node_runner.flow import Flow
     from plait.node_runner.registry import NodeRegistry
     from plait.node_runner.validation import Problem
+
+    from .client import PlaitClient
+    from .platform import Platform
+    from .settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -224,13 +241,15 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    """Plait: validate, compile and run workflow files on your own machine.
+    """Plait: run workflow files on your own machine, or serve the whole platform.
 
-    A flow is a JSON document of nodes and edges (ARCHITECTURE.md §3; the CLI
-    reference is docs/cli.md). Try:
+    On files: validate, compile, run, resume, nodes. The platform: serve, admin,
+    export, import (on the database, no server needed). A running server: login,
+    projects, flows, runs. A flow is a JSON document of nodes and edges
+    (ARCHITECTURE.md §3); the reference is docs/cli.md. Try:
 
         plait run examples/hello.json --input '{"name": "Ada"}'
-        plait nodes
+        plait serve
     """
 
 
@@ -821,6 +840,682 @@ def nodes_command(as_json: JsonFlag = False) -> None:
             style="dim",
         )
     )
+
+
+# == the platform: settings and the database ==============================================
+#
+# These verbs read the PLAIT_* settings (a bad one is exit 2 with one line) and bring the
+# database to the latest migration before they touch it, so a fresh or older database
+# always works.
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The settings from PLAIT_* variables and the options given; exit 2 on a bad one."""
+    from .settings import SettingsError, load_settings
+
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        # pydantic's "Value error, " prefix says nothing to someone fixing a variable.
+        _fail(str(exc).replace("Value error, ", ""))
+
+
+def _database_name(platform: Platform) -> str:
+    url = platform.db.engine.url
+    if platform.db.is_sqlite:
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
+
+
+def _migrated(platform: Platform) -> Platform:
+    """``platform`` with its database at the latest migration; exit 1 when it cannot be."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        platform.migrate()
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _fail(
+            f"cannot open the database {_database_name(platform)}: {reason}"
+            " (check PLAIT_DATABASE_URL and PLAIT_DATA_DIR)",
+            EXIT_FAILED,
+        )
+    return platform
+
+
+def _platform(**overrides: Any) -> Platform:
+    """A platform on the configured database, migrated."""
+    from .platform import Platform
+
+    return _migrated(Platform(_settings(**overrides)))
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            metavar="HOST",
+            help="Interface to listen on [default: PLAIT_HOST, else 127.0.0.1; 0.0.0.0 for all].",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            "-p",
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="Port of the API and the editor [default: PLAIT_PORT, else 8000].",
+            show_default=False,
+        ),
+    ] = None,
+    router_port: Annotated[
+        int | None,
+        typer.Option(
+            "--router-port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Port reserved for the router (not active yet) [default: 8080; 0 for none].",
+            show_default=False,
+        ),
+    ] = None,
+    sample: Annotated[
+        bool,
+        typer.Option(
+            "--sample/--no-sample",
+            help="On the first start, make the project 'sample' from examples/.",
+        ),
+    ] = True,
+    log_level: Annotated[
+        LogLevel, typer.Option("--log-level", help="How much the server logs.")
+    ] = LogLevel.info,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every HTTP request.")
+    ] = False,
+) -> None:
+    """Start the platform: the API, the editor and the run workers, in one process.
+
+    Migrates the database first. The first start makes a workspace, its owner and a
+    sample project; every start prints a one-time login link for the owner. Settings
+    come from PLAIT_* variables (docs/platform.md): by default a SQLite database and
+    files under ./.plait. Stop it with Ctrl-C or SIGTERM: open requests may finish,
+    then it exits 0.
+
+    Examples:
+
+        plait serve
+        plait serve --host 0.0.0.0 --port 9000 --no-sample
+        PLAIT_DATABASE_URL=postgresql://plait@db/plait plait serve
+    """
+    settings = _settings(host=host, port=port, router_port=router_port)
+    if settings.router_port == settings.port:
+        _fail(
+            f"the router port and the API port are both {settings.port}; give another --router-port"
+        )
+    from .platform import Platform
+    from .serve import ServeError, ServeOptions, serve
+
+    platform = _migrated(Platform(settings))
+    options = ServeOptions(sample=sample, log_level=log_level.value, access_log=access_log)
+    try:
+        code = serve(platform, options, sys.stdout)
+    except ServeError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    raise typer.Exit(code)
+
+
+# -- admin ---------------------------------------------------------------------------------
+
+admin_app = typer.Typer(
+    name="admin",
+    no_args_is_help=True,
+    help="Administer the platform on its database directly; no server needs to run.",
+)
+app.add_typer(admin_app)
+
+
+class Role(StrEnum):
+    owner = "owner"
+    editor = "editor"
+    viewer = "viewer"
+
+
+WORKSPACE_NAME_MAX_CHARS = 100  # the column's size
+
+
+def _workspace_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > WORKSPACE_NAME_MAX_CHARS:
+        _fail(f"a workspace name has 1 to {WORKSPACE_NAME_MAX_CHARS} characters")
+    return name
+
+
+@admin_app.command("create-token")
+def create_token_command(
+    workspace: Annotated[
+        str,
+        typer.Option(
+            "--workspace",
+            "-w",
+            metavar="NAME",
+            help="The workspace the token acts in; made when it does not exist.",
+            show_default=False,
+        ),
+    ],
+    role: Annotated[Role, typer.Option("--role", help="What the token may do.")] = Role.owner,
+    name: Annotated[
+        str,
+        typer.Option("--name", metavar="LABEL", help="A label to recognise the token by."),
+    ] = "plait admin",
+) -> None:
+    """Create an API token and print it, and only it, on stdout.
+
+    Works on the database directly (PLAIT_DATABASE_URL, else the SQLite file under
+    PLAIT_DATA_DIR), for automation and for a first setup without a browser. The token
+    is shown once; only its hash is stored. Use it as 'Authorization: Bearer TOKEN' or
+    with `plait login`.
+
+    Examples:
+
+        plait admin create-token --workspace acme
+        TOKEN=$(plait admin create-token --workspace acme --role editor --name ci)
+        plait login --server http://localhost:8000 --token "$TOKEN"
+    """
+    workspace = _workspace_name(workspace)
+    platform = _platform()
+    from sqlalchemy import select
+
+    from .db.models import Workspace
+    from .services.auth import get_or_create_workspace, issue_token
+
+    with platform.db.session() as session:
+        existed = session.scalar(select(Workspace.id).where(Workspace.name == workspace))
+        ws = get_or_create_workspace(session, workspace)
+        token, _ = issue_token(session, ws.id, role.value, kind="api", name=name)
+    platform.db.dispose()
+    made = "" if existed else " (workspace created)"
+    typer.echo(
+        f"created an API token with the {role.value} role in workspace {workspace!r}{made}",
+        err=True,
+    )
+    sys.stdout.write(token + "\n")
+
+
+# -- export and import ---------------------------------------------------------------------
+
+
+@app.command("export")
+def export_command(
+    project: Annotated[
+        str, typer.Argument(metavar="PROJECT", help="The project's slug.", show_default=False)
+    ],
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR",
+            help="Where to write it: a new or empty directory, or an earlier export.",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Write a project into a directory of canonical JSON files, for git.
+
+    DIR gets project.json (name, slug, stages, the list of flows) and flows/ with one
+    canonical flow document per flow, named after the flow. Exporting again into the
+    same directory rewrites it to match the project (flows that are gone are removed);
+    an unchanged project gives the same bytes. Secrets are never exported. Works on
+    the database directly.
+
+    Examples:
+
+        plait export sample ./sample
+        plait export shop ./flows/shop && git -C flows diff
+    """
+    platform = _platform()
+    from .portability import PortabilityError, export_project
+
+    try:
+        with platform.db.session() as session:
+            result = export_project(session, project, directory)
+    except PortabilityError as exc:
+        _fail(str(exc))
+    finally:
+        platform.db.dispose()
+    removed = f"; removed {_plural(len(result.removed), 'stale file')}" if result.removed else ""
+    typer.echo(
+        f"exported project {result.project!r} ({_plural(len(result.files), 'flow')})"
+        f" to {directory}{removed}",
+        err=True,
+    )
+
+
+@app.command("import")
+def import_command(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR", help="A directory written by `plait export`.", show_default=False
+        ),
+    ],
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            metavar="NAME",
+            help="The workspace to import into (made when missing) [default: the first one].",
+            show_default=False,
+        ),
+    ] = None,
+    slug: Annotated[
+        str | None,
+        typer.Option(
+            "--slug",
+            metavar="SLUG",
+            help="Import under this project slug instead of the exported one.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Create or update a project from a directory written by `plait export`.
+
+    The project is found by its slug (made, with its stages, when missing) and its flows
+    by name: a flow that exists gets the exported document as its draft (a new revision
+    when it differs), a new one is created, and flows the export does not name are left
+    alone. All or nothing: a bad file changes nothing. Works on the database directly.
+
+    Examples:
+
+        plait import ./sample
+        plait import ./flows/shop --workspace acme --slug shop-staging
+    """
+    from .platform import Platform
+    from .portability import PortabilityError, import_project, read_export
+
+    if workspace is not None:
+        workspace = _workspace_name(workspace)
+    settings = _settings()
+    try:
+        export = read_export(directory)  # before the database: a bad file changes nothing
+    except PortabilityError as exc:
+        _fail(str(exc))
+    platform = _migrated(Platform(settings))
+    try:
+        with platform.db.session() as session:
+            result = import_project(
+                session,
+                export,
+                workspace=workspace,
+                slug=slug,
+                max_flow_bytes=platform.settings.max_flow_bytes,
+            )
+    except PortabilityError as exc:
+        _fail(str(exc))
+    finally:
+        platform.db.dispose()
+    flows = result.flows
+    counts = ", ".join(
+        f"{len(names)} {label}"
+        for label, names in (
+            ("created", flows.created),
+            ("updated", flows.updated),
+            ("unchanged", flows.unchanged),
+        )
+        if names
+    )
+    action = "created" if result.created else "updated"
+    typer.echo(
+        f"{action} project {result.project!r} in workspace {result.workspace!r}"
+        f" (flows: {counts or 'none'})",
+        err=True,
+    )
+
+
+# == a running server =======================================================================
+#
+# These verbs talk to a server over HTTP with an API token (plait login stores both).
+# Exit codes: 1 when the server refuses or cannot be reached, 2 when not logged in.
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        metavar="URL",
+        envvar="PLAIT_SERVER",
+        help="The server [default: the one of `plait login`].",
+        show_default=False,
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        metavar="TOKEN",
+        envvar="PLAIT_TOKEN",
+        help="An API token [default: the one of `plait login`].",
+        show_default=False,
+    ),
+]
+
+
+@contextmanager
+def _server(server: str | None, token: str | None) -> Iterator[PlaitClient]:
+    """A client for the chosen server; a ``ClientError`` becomes one ``error:`` line."""
+    from .client import ClientError, PlaitClient, resolve
+
+    try:
+        credentials = resolve(server, token)
+        with PlaitClient(credentials.server, credentials.token) as client:
+            yield client
+    except ClientError as exc:
+        _fail(str(exc), exc.exit_code)
+
+
+@app.command("login")
+def login_command(
+    server: Annotated[
+        str,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            envvar="PLAIT_SERVER",
+            help="The server's URL, e.g. http://localhost:8000.",
+            show_default=False,
+        ),
+    ],
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            metavar="TOKEN",
+            envvar="PLAIT_TOKEN",
+            help="An API token (from `plait admin create-token`) [default: asked for on a"
+            " terminal, else read from stdin].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Check an API token against a server and remember both for the other server verbs.
+
+    They are stored in $PLAIT_CONFIG_DIR/credentials.json (default
+    ~/.config/plait/credentials.json), readable only by you. `plait logout` forgets them.
+
+    Examples:
+
+        plait login --server http://localhost:8000 --token plt_…
+        plait admin create-token --workspace default | plait login --server localhost:8000
+    """
+    from .client import ClientError, Credentials, normalize_server, save_credentials
+
+    if token is None:
+        # Asked for without echo on a terminal; a pipe (`… | plait login`) gives a line.
+        token = (
+            typer.prompt("API token", hide_input=True, err=True)
+            if sys.stdin.isatty()
+            else sys.stdin.readline()
+        )
+    token = token.strip()
+    if not token:
+        _fail("give an API token with --token (make one with `plait admin create-token`)")
+    try:
+        credentials = Credentials(normalize_server(server), token)
+    except ClientError as exc:
+        _fail(str(exc), exc.exit_code)
+    with _server(credentials.server, credentials.token) as client:
+        me = client.me()
+    try:
+        path = save_credentials(credentials)
+    except OSError as exc:
+        _fail(f"cannot save the credentials: {exc.strerror or exc}", EXIT_FAILED)
+    who = me.get("email") or "an API token"
+    typer.echo(
+        f"logged in to {credentials.server} as {who}, {me.get('role')} of workspace"
+        f" {me.get('workspace_name')!r}; credentials saved in {path}"
+    )
+
+
+@app.command("logout")
+def logout_command() -> None:
+    """Forget the server and token stored by `plait login`.
+
+    The token itself stays valid on the server.
+
+    Examples:
+
+        plait logout
+    """
+    from .client import forget_credentials
+
+    path = forget_credentials()
+    typer.echo(f"removed {path}" if path else "not logged in; nothing to forget")
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def _listing_console() -> Console:
+    """Where listings go: a terminal's width, or unbounded into a pipe, so that no line
+    of ``plait flows list | grep …`` is ever wrapped or cut."""
+    console = _console(stderr=False)
+    if not console.is_terminal:
+        console.width = 10_000
+    return console
+
+
+def _when(value: Any, *, seconds: bool = True) -> str:
+    """A server timestamp for people: ``2025-01-31 12:00:07`` (or to the minute)."""
+    if not isinstance(value, str):
+        return "-"
+    return value.replace("T", " ")[: 19 if seconds else 16]
+
+
+projects_app = typer.Typer(
+    name="projects", no_args_is_help=True, help="The projects of your workspace on a server."
+)
+flows_app = typer.Typer(name="flows", no_args_is_help=True, help="The flows on a server.")
+runs_app = typer.Typer(name="runs", no_args_is_help=True, help="Runs on a server.")
+for _sub in (projects_app, flows_app, runs_app):
+    app.add_typer(_sub)
+
+
+@projects_app.command("list")
+def projects_list_command(
+    as_json: JsonFlag = False, server: ServerOption = None, token: TokenOption = None
+) -> None:
+    """List the projects of your workspace.
+
+    Examples:
+
+        plait projects list
+        plait projects list --json | jq -r '.[].slug'
+    """
+    with _server(server, token) as client:
+        projects = client.projects()
+    if as_json:
+        _print_json(projects)
+        return
+    table = _table(_plural(len(projects), "project"))
+    table.add_column("slug", no_wrap=True)
+    table.add_column("name", min_width=12, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    for project in projects:
+        table.add_row(
+            str(project.get("slug", "")),
+            Text(str(project.get("name", ""))),
+            str(project.get("id", "")),
+            _when(project.get("created_at"), seconds=False),
+        )
+    _listing_console().print(table)
+
+
+@flows_app.command("list")
+def flows_list_command(
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            "-p",
+            metavar="SLUG",
+            help="Only this project's flows [default: every project's].",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List the flows of your workspace, or of one project.
+
+    Examples:
+
+        plait flows list
+        plait flows list --project sample --json | jq -r '.[] | "\\(.id) \\(.name)"'
+    """
+    with _server(server, token) as client:
+        projects = client.projects()
+        if project is not None:
+            projects = [p for p in projects if p.get("slug") == project]
+            if not projects:
+                _fail(
+                    f"no project {project!r} in your workspace on {client.server};"
+                    " `plait projects list` shows them",
+                    EXIT_FAILED,
+                )
+        listed = [(p, f) for p in projects for f in client.project_flows(str(p["id"]))]
+    if as_json:
+        _print_json([flow for _, flow in listed])
+        return
+    table = _table(_plural(len(listed), "flow"))
+    if project is None:
+        table.add_column("project", no_wrap=True)
+    table.add_column("name", min_width=12, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("rev", justify="right", no_wrap=True)
+    table.add_column("updated", no_wrap=True)
+    for proj, flow in listed:
+        cells: list[str | Text] = [str(proj.get("slug", ""))] if project is None else []
+        cells += [
+            Text(str(flow.get("name", ""))),
+            str(flow.get("id", "")),
+            str(flow.get("revision", "")),
+            _when(flow.get("updated_at"), seconds=False),
+        ]
+        table.add_row(*cells)
+    _listing_console().print(table)
+
+
+@runs_app.command("show")
+def runs_show_command(
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="The run's id.", show_default=False)
+    ],
+    as_json: JsonFlag = False,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Show a run: its status, error, result, and each node's status and attempts.
+
+    With --json, print the server's whole answer (GET /api/runs/RUN_ID), with every
+    node's outputs and error. Exits 0 whatever the run's status.
+
+    Examples:
+
+        plait runs show 3f9c2a…
+        plait runs show 3f9c2a… --json | jq .status
+    """
+    with _server(server, token) as client:
+        run = client.run(run_id)
+    if as_json:
+        _print_json(run)
+        return
+    _print_run(run)
+
+
+def _took(item: dict[str, Any]) -> str:
+    """How long a run or node took, from its ``started_at`` and ``finished_at``."""
+    from datetime import datetime
+
+    from ._progress import format_duration
+
+    try:
+        started = datetime.fromisoformat(str(item["started_at"]))
+        finished = datetime.fromisoformat(str(item["finished_at"]))
+    except (KeyError, TypeError, ValueError):
+        return ""
+    return format_duration(max(0.0, (finished - started).total_seconds()))
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    """A run of ``GET /api/runs/{id}``, for people (``--json`` is for programs)."""
+    from ._progress import short_message
+
+    out = _listing_console()
+    status = str(run.get("status", "unknown"))
+    style = {"succeeded": "bold green", "queued": "bold", "running": "bold"}.get(status, "bold red")
+    took = _took(run)
+    out.print(
+        Text(f"Run {run.get('id')} {status.replace('_', ' ')}", style=style)
+        + Text(f" in {took}" if took else "")
+    )
+    version = run.get("version")
+    facts = [
+        ("flow", run.get("flow_id")),
+        ("version", "draft" if version is None else version),
+        ("kind", run.get("kind")),
+        ("trigger", run.get("trigger")),
+        ("created", _when(run.get("created_at"))),
+    ]
+    for label, value in facts:
+        if value not in (None, "", "-"):
+            out.print(Text(f"  {label:<8} {value}"))
+    error = run.get("error")
+    # A cancelled run's "error" only says it was cancelled: the status line said that.
+    if isinstance(error, dict) and status != "cancelled":
+        where = f"node {error['node_id']}: " if error.get("node_id") else ""
+        out.print(Text(f"  error    {where}{short_message(error)}", style="red"))
+    nodes = run.get("nodes")
+    if isinstance(nodes, dict) and nodes:
+        table = _table("Nodes")
+        for column in ("node", "status", "attempts", "took", "error"):
+            table.add_column(column, no_wrap=column != "error")
+        for node_id, state in nodes.items():
+            state = state if isinstance(state, dict) else {}
+            node_error = state.get("error")
+            table.add_row(
+                str(node_id),
+                str(state.get("status", "")),
+                str(state.get("attempts", "")),
+                _took(state),
+                Text(short_message(node_error) if isinstance(node_error, dict) else ""),
+            )
+        out.print(table)
+    if run.get("result") is not None:
+        text = json.dumps(run["result"], indent=2, ensure_ascii=False)
+        if len(text) > MAX_SUMMARY_VALUE_CHARS:
+            text = text[:MAX_SUMMARY_VALUE_CHARS] + "… (--json prints it all)"
+        out.print(Text("Result", style="bold"))
+        out.print(Text("  " + text.replace("\n", "\n  ")))
 
 
 def main() -> None:

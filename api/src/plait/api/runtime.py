@@ -1,14 +1,40 @@
 """What runs beside the API in one process: the run dispatcher, live events, resume of
-runs left behind by a killed server. Started and stopped by the app's lifespan."""
+runs left behind by a killed server. Started and stopped by the app's lifespan.
+
+A hub or dispatcher already set on the platform is used as it is (tests and embedders
+inject their own); otherwise the embedded defaults are built from the settings: the
+in-process hub, or Redis pub/sub when ``PLAIT_REDIS_URL`` is set, and the local
+dispatcher with ``PLAIT_RUN_WORKERS`` workers.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from .platform import Platform
+from .runs.dispatcher import DEFAULT_GRACE_S, LocalRunDispatcher
+from .runs.hub import DEFAULT_REDIS_PREFIX, LocalHub, RedisHub
+
+log = logging.getLogger(__name__)
 
 
 async def start(platform: Platform) -> None:
-    """Start the background parts of the platform."""
+    """Start the live-event hub, then the dispatcher (which resumes left-behind runs)."""
+    if platform.hub is None:
+        url = platform.settings.redis_url
+        platform.hub = RedisHub(url, prefix=DEFAULT_REDIS_PREFIX) if url else LocalHub()
+    await platform.hub.start()
+    if platform.dispatcher is None:
+        platform.dispatcher = LocalRunDispatcher(platform, platform.hub)
+    await platform.dispatcher.start()
 
 
-async def stop(platform: Platform) -> None:
-    """Stop them gracefully."""
+async def stop(platform: Platform, *, grace_s: float = DEFAULT_GRACE_S) -> None:
+    """Stop gracefully: runs in flight get ``grace_s`` to end, then are left to resume on
+    the next start; then the hub closes."""
+    if platform.dispatcher is not None:
+        await platform.dispatcher.stop(grace_s)
+        platform.dispatcher = None
+    if platform.hub is not None:
+        await platform.hub.stop()
+        platform.hub = None

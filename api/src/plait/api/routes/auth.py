@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 from ..db.models import User, Workspace
 from ..deps import SESSION_COOKIE, CurrentPrincipal, PlatformDep, SessionDep
 from ..errors import not_found
+from ..schemas.common import error_responses
 from ..services import auth as service
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=error_responses(401, 422))
 
 
 class LoginRequest(BaseModel):

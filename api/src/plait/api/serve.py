@@ -1,0 +1,349 @@
+"""``plait serve``: the whole platform in one process (ARCHITECTURE.md §2, embedded default).
+
+One uvicorn server carries the API (``create_app``), the editor's static files at ``/``
+and, through the app's lifespan, the run dispatcher and live events. Before it listens it
+brings the database to the latest migration, makes the first workspace and its owner on
+a first start (with a sample project made from ``examples/``), and prints a one-time login
+link. SIGTERM or Ctrl-C stops it gracefully: new connections are refused, open requests
+get a bounded time to finish, the lifespan's shutdown runs, and the process exits 0.
+
+The router port is accepted and reserved for the router; nothing listens on it yet.
+
+This module is imported only by the ``serve`` command, so it may import the server's
+libraries at the top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import FrameType
+from typing import Any, TextIO
+from urllib.parse import quote
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from . import __version__
+from .app import create_app
+from .db.models import Membership
+from .platform import Platform
+from .portability import seed_sample_project
+from .services.auth import LOGIN_LINK_TTL, bootstrap
+
+log = logging.getLogger(__name__)
+
+# Where a source checkout keeps the editor build and the example flows.
+REPO_ROOT = Path(__file__).resolve().parents[4]
+EDITOR_DIST_ENV = "PLAIT_EDITOR_DIST"
+EXAMPLES_DIR = REPO_ROOT / "examples"
+
+# Open requests get this long to finish after SIGTERM; the whole stop gets the hard bound,
+# after which the process exits 1 whatever is still running.
+GRACEFUL_SHUTDOWN_S = 10
+HARD_SHUTDOWN_S = 30
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+class ServeError(Exception):
+    """The server cannot start; the message is one line that says what to do."""
+
+
+# -- the editor ----------------------------------------------------------------------------
+
+
+def find_editor_dist() -> Path | None:
+    """The editor build to serve: ``$PLAIT_EDITOR_DIST``, else ``editor/dist`` of the
+    checkout; None when it holds no ``index.html`` (not built)."""
+    configured = os.environ.get(EDITOR_DIST_ENV)
+    dist = Path(configured) if configured else REPO_ROOT / "editor" / "dist"
+    return dist if (dist / "index.html").is_file() else None
+
+
+class EditorFiles(StaticFiles):
+    """The editor's build, as a single-page app: a path that is not a file and has no
+    extension (``/flows/3f9c``) gets ``index.html``, and the router in the browser takes it
+    from there. Unknown ``/api/…`` paths keep their JSON 404."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as exc:
+            name = PurePosixPath(path).name
+            if exc.status_code != 404 or path.split("/", 1)[0] == "api" or "." in name:
+                raise
+            response = await super().get_response("index.html", scope)
+        if response.media_type == "text/html":
+            # index.html names the hashed asset files of one build: never cache it.
+            response.headers["cache-control"] = "no-cache"
+        return response
+
+
+NOT_BUILT_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Plait: the editor is not built</title>
+<style>
+  body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 4rem auto;
+         padding: 0 1rem; color: #1f2328; }}
+  code, pre {{ background: #f3f4f6; border-radius: 4px; padding: .1rem .3rem; }}
+  pre {{ padding: .75rem 1rem; }}
+</style>
+</head>
+<body>
+<h1>The Plait editor is not built</h1>
+<p>The API is running (version {version}), but there is no editor build to serve here.
+Build it once, then restart <code>plait serve</code>:</p>
+<pre>cd editor &amp;&amp; npm ci &amp;&amp; npm run build</pre>
+<p>Or point <code>{env}</code> at a directory that holds a build
+(its <code>index.html</code>).</p>
+<p>Meanwhile the API and its documentation are at <a href="/api/docs">/api/docs</a>, and
+the <code>plait</code> command line talks to this server (<code>plait login</code>).</p>
+</body>
+</html>
+"""
+
+
+def build_app(platform: Platform, editor_dist: Path | None) -> FastAPI:
+    """The API app with the editor at ``/`` (or a page that says how to build it).
+
+    The database is migrated before the server starts, so the lifespan does not do it again.
+    """
+    app = create_app(platform, migrate=False)
+    if editor_dist is not None:
+        # Mounted last, so every /api route matches before the catch-all.
+        app.mount("/", EditorFiles(directory=editor_dist, html=True), name="editor")
+    else:
+        page = NOT_BUILT_PAGE.format(version=__version__, env=EDITOR_DIST_ENV)
+
+        async def editor_not_built() -> HTMLResponse:
+            return HTMLResponse(page)
+
+        app.add_api_route("/", editor_not_built, methods=["GET"], include_in_schema=False)
+    return app
+
+
+# -- first start ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartInfo:
+    """What the start-up banner tells: the login link, and what a first start made."""
+
+    login_url: str
+    workspace: str
+    first_start: bool
+    sample: tuple[str, int] | None  # (project slug, number of flows) when seeded now
+
+
+def prepare(platform: Platform, *, sample: bool, examples: Path = EXAMPLES_DIR) -> StartInfo:
+    """Make the first workspace and owner (first start only), seed the sample project,
+    and issue a fresh one-time login link for the owner. The database must be migrated."""
+    with platform.db.session() as session:
+        first_start = (
+            session.scalar(select(Membership.id).where(Membership.role == "owner")) is None
+        )
+        workspace, _, token = bootstrap(session)
+        seeded = None
+        if first_start and sample:
+            made = seed_sample_project(session, workspace.id, examples)
+            if made is not None:
+                seeded = (made[0].slug, made[1])
+    link = f"{platform.settings.base_url}/api/auth/link?token={quote(token, safe='')}"
+    return StartInfo(link, workspace.name, first_start, seeded)
+
+
+def banner(platform: Platform, info: StartInfo, editor_dist: Path | None) -> str:
+    """The lines printed once the server listens; the login link stands out."""
+    settings = platform.settings
+    base = settings.base_url
+    hours = int(LOGIN_LINK_TTL.total_seconds() // 3600)
+    if platform.db.is_sqlite:
+        data = f"{settings.data_dir.resolve()} (SQLite)"
+    else:
+        url = platform.db.engine.url
+        data = f"PostgreSQL {url.host}:{url.port or 5432}/{url.database}"
+    if info.sample is not None:
+        sample = f"project {info.sample[0]!r} with {info.sample[1]} flows from examples/"
+    elif info.first_start:
+        sample = "none (--no-sample, or no examples/ here)"
+    else:
+        sample = None
+    editor = (
+        "served at /"
+        if editor_dist is not None
+        else "not built: cd editor && npm ci && npm run build"
+    )
+    router = (
+        f"port {settings.router_port} reserved; the router is not active yet"
+        if settings.router_port
+        else "off"
+    )
+    rows = [
+        ("API docs", f"{base}/api/docs"),
+        ("Editor", editor),
+        ("Workspace", info.workspace + (" (created now)" if info.first_start else "")),
+        ("Sample", sample),
+        ("Data", data),
+        ("Router", router),
+    ]
+    lines = [
+        "",
+        f"  Plait {__version__} is running at {base}",
+        "",
+        f"  Log in with this one-time link (valid {hours} hours, for the workspace owner):",
+        "",
+        f"    {info.login_url}",
+        "",
+        *(f"  {label:<10} {value}" for label, value in rows if value is not None),
+        "",
+        "  Press Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# -- the server ----------------------------------------------------------------------------
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port), so a busy port is one clear error, not a log dump."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; check --host") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(
+                f"cannot listen on {host}:{port}: the port is in use (is another"
+                " `plait serve` running?); stop it or pick another port with --port"
+            ) from None
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+class PlaitServer(uvicorn.Server):
+    """uvicorn's server with two rules of ours.
+
+    * A stop asked for by SIGTERM or SIGINT is a clean exit (0). uvicorn re-raises the
+      signal once it has shut down, which would end the process *by* the signal.
+    * The stop is bounded: if it takes over ``HARD_SHUTDOWN_S`` the process exits 1.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            watchdog = threading.Timer(HARD_SHUTDOWN_S, _stop_now)
+            watchdog.daemon = True
+            watchdog.start()
+        super().handle_exit(sig, frame)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _stop_now() -> None:
+    sys.stderr.write(f"error: the server did not stop within {HARD_SHUTDOWN_S} s; exiting now\n")
+    sys.stderr.flush()
+    os._exit(EXIT_FAILED)
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with Plait's own loggers on the same handler."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["plait"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    sample: bool = True
+    log_level: str = "info"
+    access_log: bool = False
+
+
+def serve(platform: Platform, options: ServeOptions, out: TextIO) -> int:
+    """Run the server until SIGTERM or Ctrl-C; return the exit code.
+
+    The database must be migrated. ``ServeError`` when it cannot listen.
+    """
+    settings = platform.settings
+    sock = bind_socket(settings.host, settings.port)
+    try:
+        info = prepare(platform, sample=options.sample)
+        editor_dist = find_editor_dist()
+        config = uvicorn.Config(
+            build_app(platform, editor_dist),
+            lifespan="on",  # a failing start-up stops the server instead of being ignored
+            log_level=options.log_level,
+            log_config=_log_config(options.log_level),
+            access_log=options.access_log,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
+        server = PlaitServer(config)
+
+        async def run_server() -> None:
+            # uvicorn calls sys.exit when the app's start-up fails (it logged why).
+            with contextlib.suppress(SystemExit):
+                await server.serve(sockets=[sock])
+
+        async def main() -> None:
+            task = asyncio.ensure_future(run_server())
+            while not server.started and not task.done():
+                await asyncio.sleep(0.01)
+            if server.started:
+                out.write(banner(platform, info, editor_dist))
+                out.flush()
+            await task
+
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(main())
+    finally:
+        sock.close()
+        platform.db.dispose()
+    if not server.started:
+        sys.stderr.write("error: the server did not start; the log above says why\n")
+        return EXIT_FAILED
+    return EXIT_OK
