@@ -13,7 +13,7 @@ import logging
 
 from .platform import Platform
 from .runs.dispatcher import DEFAULT_GRACE_S, LocalRunDispatcher
-from .runs.hub import DEFAULT_REDIS_PREFIX, LocalHub, RedisHub
+from .runs.hub import LocalHub, RedisHub
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ async def start(platform: Platform) -> None:
     """Start the live-event hub, then the dispatcher (which resumes left-behind runs)."""
     if platform.hub is None:
         url = platform.settings.redis_url
-        platform.hub = RedisHub(url, prefix=DEFAULT_REDIS_PREFIX) if url else LocalHub()
+        prefix = platform.settings.redis_prefix
+        platform.hub = RedisHub(url, prefix=prefix) if url else LocalHub()
     await platform.hub.start()
     if platform.dispatcher is None:
         platform.dispatcher = LocalRunDispatcher(platform, platform.hub)

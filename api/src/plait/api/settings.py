@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".plait")
     database_url: str | None = None
     redis_url: str | None = None
+    # Every Redis key and channel of this installation starts with it (several installs,
+    # or tests, can share one Redis).
+    redis_prefix: str = Field("plait:", min_length=1, max_length=100)
     blob_store: str | None = None
     qdrant_url: str | None = None
     base_domain: str = "localhost"
