@@ -52,14 +52,9 @@ async def run_events(
 ) -> None:
     """A run's events: the backlog after ``after_seq``, then live until the run ends."""
     platform: Platform = websocket.app.state.platform
-    principal = await _accept(websocket, platform, token)
-    if principal is None:
-        return
-    workspace_id = principal.workspace_id
-    if not await asyncio.to_thread(_owns, platform, Run, run_id, workspace_id):
-        await websocket.close(CLOSE_NOT_FOUND, "run not found")
-        return
-    await _serve(websocket, _run_stream(platform, workspace_id, run_id, after_seq))
+    workspace_id = await _open(websocket, platform, token, Run, run_id, "run")
+    if workspace_id is not None:
+        await _serve(websocket, _run_stream(platform, workspace_id, run_id, after_seq))
 
 
 @router.websocket("/ws/flows/{flow_id}")
@@ -70,14 +65,28 @@ async def flow_events(
 ) -> None:
     """The events of a flow's active runs so far, then live events of all its runs."""
     platform: Platform = websocket.app.state.platform
+    workspace_id = await _open(websocket, platform, token, Flow, flow_id, "flow")
+    if workspace_id is not None:
+        await _serve(websocket, _flow_stream(platform, workspace_id, flow_id))
+
+
+async def _open(
+    websocket: WebSocket,
+    platform: Platform,
+    token: str | None,
+    model: type[Run] | type[Flow],
+    row_id: str,
+    what: str,
+) -> str | None:
+    """Accept the socket for the caller's workspace when the row is theirs; else close it
+    (4401 for a bad credential, 4404 for another workspace's or an unknown id)."""
     principal = await _accept(websocket, platform, token)
     if principal is None:
-        return
-    workspace_id = principal.workspace_id
-    if not await asyncio.to_thread(_owns, platform, Flow, flow_id, workspace_id):
-        await websocket.close(CLOSE_NOT_FOUND, "flow not found")
-        return
-    await _serve(websocket, _flow_stream(platform, workspace_id, flow_id))
+        return None
+    if not await asyncio.to_thread(_owns, platform, model, row_id, principal.workspace_id):
+        await websocket.close(CLOSE_NOT_FOUND, f"{what} not found")
+        return None
+    return principal.workspace_id
 
 
 # -- streams -------------------------------------------------------------------------------

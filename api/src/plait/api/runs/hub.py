@@ -110,6 +110,23 @@ class _Fanout:
             for event in events:
                 subscription.put(event)
 
+    def add(self, subscription: Subscription) -> bool:
+        """Add a subscriber; True when it is the channel's first."""
+        group = self.subscribers.setdefault(subscription.channel, set())
+        group.add(subscription)
+        return len(group) == 1
+
+    def discard(self, subscription: Subscription) -> bool:
+        """Remove a subscriber; True when that left its channel without any."""
+        group = self.subscribers.get(subscription.channel)
+        if group is None:
+            return False
+        group.discard(subscription)
+        if group:
+            return False
+        del self.subscribers[subscription.channel]
+        return True
+
 
 class LocalHub:
     """In-process broadcast: publishing is a few dictionary look-ups."""
@@ -132,16 +149,11 @@ class LocalHub:
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         subscription = Subscription(channel)
-        subscribers = self._fanout.subscribers
-        subscribers.setdefault(channel, set()).add(subscription)
+        self._fanout.add(subscription)
         try:
             yield subscription
         finally:
-            group = subscribers.get(channel)
-            if group is not None:
-                group.discard(subscription)
-                if not group:
-                    del subscribers[channel]
+            self._fanout.discard(subscription)
 
 
 class RedisHub:
@@ -215,9 +227,7 @@ class RedisHub:
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         assert self._pubsub is not None, "RedisHub.start() was not called"
         subscription = Subscription(channel)
-        subscribers = self._fanout.subscribers
-        first = channel not in subscribers
-        subscribers.setdefault(channel, set()).add(subscription)
+        first = self._fanout.add(subscription)
         try:
             confirmed: asyncio.Future[None] | None
             if first:
@@ -234,16 +244,12 @@ class RedisHub:
                 await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_S)
             yield subscription
         finally:
-            group = subscribers.get(channel)
-            if group is not None:
-                group.discard(subscription)
-                if not group:
-                    del subscribers[channel]
-                    # In a task of its own: this runs when a socket's task is cancelled,
-                    # where awaiting is not possible.
-                    task = asyncio.get_running_loop().create_task(self._unsubscribe(channel))
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
+            if self._fanout.discard(subscription):
+                # In a task of its own: this runs when a socket's task is cancelled,
+                # where awaiting is not possible.
+                task = asyncio.get_running_loop().create_task(self._unsubscribe(channel))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
 
     async def _unsubscribe(self, channel: str) -> None:
         assert self._pubsub is not None
