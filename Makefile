@@ -26,8 +26,8 @@ lint: setup ## ruff lint and format check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
-typecheck: setup ## mypy (strict) on the engine
-	$(RUN) mypy node_runner/src
+typecheck: setup ## mypy (strict) on the engine and the router
+	$(RUN) mypy -p plait.node_runner -p plait.router
 
 contracts: setup ## The import arrows of ARCHITECTURE.md §1
 	$(RUN) lint-imports
@@ -43,6 +43,7 @@ schemas: setup ## Rebuild the published JSON Schemas in docs/schemas
 bench: setup ## Engine and API benchmarks (see bench/README.md)
 	$(RUN) python bench/engine.py
 	$(RUN) python bench/api.py
+	$(RUN) python bench/webhook/run.py
 
 clean: ## Remove local state and caches
 	rm -rf .plait .pytest_cache .mypy_cache .ruff_cache .hypothesis

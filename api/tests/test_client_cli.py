@@ -147,7 +147,8 @@ def test_the_environment_can_stand_in_for_a_login(
     monkeypatch.setenv("PLAIT_TOKEN", token)
     result = cli("projects", "list", "--json")
     assert result.exit_code == 0, result.output
-    assert [p["slug"] for p in json.loads(result.stdout)] == ["sample"]
+    # The first start makes the sample project and the published demo.
+    assert sorted(p["slug"] for p in json.loads(result.stdout)) == ["demo", "sample"]
 
 
 # -- projects and flows -----------------------------------------------------------------------
@@ -156,9 +157,12 @@ def test_the_environment_can_stand_in_for_a_login(
 def test_projects_list(logged_in: Any) -> None:
     table = logged_in("projects", "list")
     assert table.exit_code == 0, table.output
-    assert "1 project" in table.stdout and "sample" in table.stdout and "Sample" in table.stdout
+    assert "2 projects" in table.stdout and "sample" in table.stdout and "Sample" in table.stdout
     projects = json.loads(logged_in("projects", "list", "--json").stdout)
-    assert [(p["slug"], p["name"]) for p in projects] == [("sample", "Sample")]
+    assert sorted((p["slug"], p["name"]) for p in projects) == [
+        ("demo", "Demo"),
+        ("sample", "Sample"),
+    ]
 
 
 def test_flows_list(logged_in: Any) -> None:
@@ -171,7 +175,7 @@ def test_flows_list(logged_in: Any) -> None:
     assert sorted(f["name"] for f in flows) == EXAMPLE_NAMES
     assert all(f["revision"] == 1 for f in flows)
     every = json.loads(logged_in("flows", "list", "--json").stdout)
-    assert sorted(f["name"] for f in every) == EXAMPLE_NAMES
+    assert sorted(f["name"] for f in every) == sorted([*EXAMPLE_NAMES, "Hello webhook"])
 
 
 def test_flows_of_an_unknown_project(logged_in: Any, server: Server) -> None:
@@ -189,7 +193,8 @@ def test_flows_of_an_unknown_project(logged_in: Any, server: Server) -> None:
 def _start_hello(server: Server, token: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
-        project = http.get("/api/projects").json()["items"][0]
+        projects = http.get("/api/projects").json()["items"]
+        project = next(p for p in projects if p["slug"] == "sample")
         flows = http.get(f"/api/projects/{project['id']}/flows").json()["items"]
         hello = next(f for f in flows if f["name"] == "Hello")
         response = http.post(

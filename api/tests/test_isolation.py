@@ -139,6 +139,11 @@ def seed(owner: Api) -> Seed:
         )
     )
     v2 = ok(owner.post(f"/api/flows/{flow['id']}/versions"), 201)
+    # Published on the extra stage twice (v1, then v2), so it has a history to roll back in.
+    publications = [
+        ok(owner.post(f"/api/flows/{flow['id']}/publish", json={"stage": stage["name"], **v}))
+        for v in ({"version": 1}, {"version": 2})
+    ]
     secret = ok(
         owner.post(
             f"/api/projects/{project['id']}/secrets",
@@ -173,6 +178,7 @@ def seed(owner: Api) -> Seed:
             v2["id"],
             v1["bundle_id"],
             v2["bundle_id"],
+            *(p["id"] for p in publications),
             secret["id"],
             member["user_id"],
             token["id"],
@@ -202,6 +208,7 @@ def snapshot(tenants: Tenants, s: Seed) -> dict[str, Any]:
         "versions": ok(owner.get(f"{flow}/versions")),
         "version": ok(owner.get(f"{flow}/versions/1")),
         "secrets": ok(owner.get(f"{project}/secrets")),
+        "publications": ok(owner.get(f"{project}/stages/{s.stage_name}/publications")),
         "values": values,
         "members": ok(owner.get("/api/workspaces/current/members")),
         # last_used_at moves whenever alpha's owner calls; the rest must not.
@@ -276,6 +283,28 @@ CASES = [
     Case("GET", "/api/flows/{flow_id}/versions", "viewer"),
     Case("GET", "/api/flows/{flow_id}/versions/{number}", "viewer"),
     Case("GET", "/api/flows/{flow_id}/versions/{a}/diff/{b}", "viewer"),
+    # publish
+    Case(
+        "POST",
+        "/api/flows/{flow_id}/publish",
+        "editor",
+        lambda s: {"stage": s.stage_name, "version": 1},
+    ),
+    Case("DELETE", "/api/flows/{flow_id}/publish/{stage_name}", "editor"),
+    Case(
+        "POST",
+        "/api/flows/{flow_id}/publish/{stage_name}/rollback",
+        "editor",
+        lambda s: {"version": 1},
+    ),
+    Case(
+        "POST",
+        "/api/flows/{flow_id}/promote",
+        "editor",
+        lambda s: {"from_stage": s.stage_name, "to_stage": "dev"},
+    ),
+    Case("GET", "/api/projects/{project_id}/stages/{stage_name}/publications", "viewer"),
+    Case("GET", "/api/projects/{project_id}/publications", "viewer"),
     # secrets
     Case(
         "POST",
@@ -363,6 +392,8 @@ def test_lists_never_hold_the_other_workspaces_rows(tenants: Tenants) -> None:
             api.get(f"/api/projects/{own.project_id}/secrets"),
             api.get(f"/api/projects/{own.project_id}/stages"),
             api.get(f"/api/flows/{own.flow_id}/versions"),
+            api.get(f"/api/projects/{own.project_id}/stages/{own.stage_name}/publications"),
+            api.get(f"/api/projects/{own.project_id}/publications"),
             api.get("/api/workspaces/current/members"),
             api.get("/api/workspaces/current/tokens"),
         ]

@@ -193,7 +193,9 @@ def test_prepare_seeds_the_sample_only_on_the_first_start(platform: Any) -> None
     assert not second.first_start and second.sample is None
     assert second.login_url != first.login_url
     with platform.db.session() as session:
-        assert session.scalar(select(func.count()).select_from(Project)) == 0
+        # Only the demo project (made and published with the sample) is left.
+        slugs = session.scalars(select(Project.slug)).all()
+        assert slugs == [serve.DEMO_SLUG]
 
 
 def test_prepare_without_the_sample(platform: Any) -> None:
@@ -204,11 +206,12 @@ def test_prepare_without_the_sample(platform: Any) -> None:
         assert client.get(f"/api/auth/link?token={token}", follow_redirects=False).is_redirect
 
 
-def test_the_banner_shows_the_link_and_what_is_reserved(platform: Any) -> None:
+def test_the_banner_shows_the_link_and_the_router(platform: Any) -> None:
     info = serve.prepare(platform, sample=True)
     text = serve.banner(platform, info, None)
     assert info.login_url in text
-    assert "port 8080 reserved; the router is not active yet" in text
+    assert "http://{project}-{stage}.localhost:8080/" in text
+    assert "http://demo-prod.localhost:8080/hello/Ada" in text
     assert "npm run build" in text and "(SQLite)" in text
 
 

@@ -17,7 +17,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import errors, runtime
 from .errors import error_body
 from .platform import Platform
-from .routes import auth, flows, health, nodes, projects, runs, secrets, workspaces, ws
+from .routes import (
+    auth,
+    flows,
+    health,
+    nodes,
+    projects,
+    publish,
+    runs,
+    secrets,
+    workspaces,
+    ws,
+)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -98,7 +109,7 @@ def create_app(platform: Platform, *, migrate: bool = True) -> FastAPI:
     )
     app.state.platform = platform
     errors.install(app)
-    for module in (health, auth, workspaces, projects, flows, runs, secrets, nodes, ws):
+    for module in (health, auth, workspaces, projects, flows, publish, runs, secrets, nodes, ws):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
     return app

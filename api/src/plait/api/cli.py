@@ -930,7 +930,8 @@ def serve_command(
             min=0,
             max=65535,
             metavar="PORT",
-            help="Port reserved for the router (not active yet) [default: 8080; 0 for none].",
+            help="Port of the router, which answers published routes [default:"
+            " PLAIT_ROUTER_PORT, else 8080; 0 for none].",
             show_default=False,
         ),
     ] = None,
@@ -948,10 +949,15 @@ def serve_command(
         bool, typer.Option("--access-log", help="Log every HTTP request.")
     ] = False,
 ) -> None:
-    """Start the platform: the API, the editor and the run workers, in one process.
+    """Start the platform: the API, the editor, the router and the run workers, in one
+    process.
 
-    Migrates the database first. The first start makes a workspace, its owner and a
-    sample project; every start prints a one-time login link for the owner. Settings
+    The API and the editor listen on --port, the router (published webhook routes, on
+    hosts {project}-{stage}.localhost or paths /p/{project}/{stage}/…) on --router-port.
+    Migrates the database first. The first start makes a workspace, its owner, a sample
+    project and the project 'demo' with GET /hello/{name} published on 'prod' (try
+    curl http://demo-prod.localhost:8080/hello/Ada); every start prints a one-time login
+    link for the owner. Settings
     come from PLAIT_* variables (docs/platform.md): by default a SQLite database and
     files under ./.plait. Stop it with Ctrl-C or SIGTERM: open requests may finish,
     then it exits 0.
@@ -974,6 +980,65 @@ def serve_command(
     options = ServeOptions(sample=sample, log_level=log_level.value, access_log=access_log)
     try:
         code = serve(platform, options, sys.stdout)
+    except ServeError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    raise typer.Exit(code)
+
+
+@app.command("router")
+def router_command(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            metavar="HOST",
+            help="Interface to listen on [default: PLAIT_HOST, else 127.0.0.1; 0.0.0.0 for all].",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            "-p",
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="Port of the router [default: PLAIT_ROUTER_PORT, else 8080].",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: Annotated[
+        LogLevel, typer.Option("--log-level", help="How much the router logs.")
+    ] = LogLevel.info,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every HTTP request.")
+    ] = False,
+) -> None:
+    """Start the router alone: published webhook routes become runs.
+
+    A request on the host {project}-{stage}.<PLAIT_BASE_DOMAIN> (or on the path
+    /p/{project}/{stage}/… with any other host) runs the flow published there; a sync
+    route answers with the flow's http.respond. The router runs the runs itself (its own
+    dispatcher) on the same settings and database as `plait serve`; with several
+    processes, set PLAIT_REDIS_URL so that a publish reaches every router at once.
+
+    Examples:
+
+        plait router
+        plait router --host 0.0.0.0 --port 9080
+        PLAIT_DATABASE_URL=postgresql://plait@db/plait PLAIT_REDIS_URL=redis://redis plait router
+    """
+    settings = _settings(host=host, router_port=port)
+    if not settings.router_port:
+        _fail("the router needs a port; give --port PORT (or PLAIT_ROUTER_PORT)")
+    from .platform import Platform
+    from .serve import ServeError, ServeOptions, serve_router
+
+    platform = _migrated(Platform(settings))
+    options = ServeOptions(sample=False, log_level=log_level.value, access_log=access_log)
+    try:
+        code = serve_router(platform, options, sys.stdout)
     except ServeError as exc:
         _fail(str(exc), EXIT_FAILED)
     raise typer.Exit(code)
@@ -1450,6 +1515,169 @@ def runs_show_command(
         _print_json(run)
         return
     _print_run(run)
+
+
+# -- publishing ------------------------------------------------------------------------------
+
+FlowIdArgument = Annotated[
+    str, typer.Argument(metavar="FLOW_ID", help="The flow's id.", show_default=False)
+]
+StageOption = Annotated[
+    str,
+    typer.Option("--stage", "-s", metavar="STAGE", help="A stage of the flow's project."),
+]
+
+
+def _check_ids(flow_id: str | None = None, stage: str | None = None) -> None:
+    """Usage errors for ids that could not be ones, before they reach a URL path."""
+    import re
+
+    if flow_id is not None and not re.fullmatch(r"[0-9a-f]{32}", flow_id):
+        _fail(f"{flow_id!r} is not a flow id (32 hex digits; `plait flows list` shows them)")
+    if stage is not None and not re.fullmatch(r"[a-z0-9]{1,20}", stage):
+        _fail(f"{stage!r} is not a stage name (lowercase letters and digits)")
+
+
+def _print_publication(publication: dict[str, Any], *, verb: str = "published") -> None:
+    out = _listing_console()
+    out.print(
+        Text(
+            f"{verb} {publication.get('flow_name')!r} version {publication.get('version')}"
+            f" on {publication.get('stage')}",
+            style="bold green",
+        )
+    )
+    for route in publication.get("routes") or []:
+        mode = " (async)" if route.get("mode") == "async" else ""
+        out.print(Text(f"  {route.get('method'):<7} {route.get('url')}{mode}"))
+    for schedule in publication.get("schedules") or []:
+        out.print(Text(f"  cron    {schedule.get('cron')} ({schedule.get('timezone')})"))
+
+
+@app.command("publish")
+def publish_command(
+    flow_id: FlowIdArgument,
+    stage: StageOption = "prod",
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version",
+            "-v",
+            min=1,
+            metavar="N",
+            help="The version to publish [default: cut a new one from the saved draft].",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Publish a flow on a stage of its project and print where its routes answer.
+
+    Without --version, a new version is cut from the flow's saved draft first. A route
+    that cannot be told apart from another flow's on the stage, or an invalid flow, is
+    refused (exit 1) with the server's reason.
+
+    Examples:
+
+        plait publish 3f9c2a… --stage prod
+        plait publish 3f9c2a… --stage dev --version 4
+    """
+    _check_ids(flow_id, stage)
+    with _server(server, token) as client:
+        publication = client.publish(flow_id, stage, version)
+    if as_json:
+        _print_json(publication)
+        return
+    _print_publication(publication)
+
+
+@app.command("unpublish")
+def unpublish_command(
+    flow_id: FlowIdArgument,
+    stage: Annotated[
+        str,
+        typer.Option("--stage", "-s", metavar="STAGE", help="The stage to take the flow off."),
+    ],
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Take a flow off a stage: its routes stop answering and its schedules stop.
+
+    Examples:
+
+        plait unpublish 3f9c2a… --stage dev
+    """
+    _check_ids(flow_id, stage)
+    with _server(server, token) as client:
+        client.unpublish(flow_id, stage)
+    typer.echo(f"unpublished flow {flow_id} from {stage}")
+
+
+@app.command("publications")
+def publications_command(
+    project: Annotated[
+        str, typer.Argument(metavar="PROJECT_SLUG", help="The project's slug.", show_default=False)
+    ],
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            "--stage",
+            "-s",
+            metavar="STAGE",
+            help="Show this stage's whole history, newest first [default: what every stage"
+            " serves now].",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List what a project's stages serve: flow, version and route URLs.
+
+    Examples:
+
+        plait publications shop
+        plait publications shop --stage prod --json | jq '.[0].version'
+    """
+    _check_ids(stage=stage)
+    with _server(server, token) as client:
+        found = [p for p in client.projects() if p.get("slug") == project]
+        if not found:
+            _fail(
+                f"no project {project!r} in your workspace on {client.server};"
+                " `plait projects list` shows them",
+                EXIT_FAILED,
+            )
+        project_id = str(found[0]["id"])
+        rows = (
+            client.publications(project_id)
+            if stage is None
+            else client.stage_history(project_id, stage)
+        )
+    if as_json:
+        _print_json(rows)
+        return
+    table = _table(_plural(len(rows), "publication"))
+    for column in ("stage", "flow", "version", "published", "routes"):
+        table.add_column(column, no_wrap=column != "routes", overflow="fold")
+    if stage is not None:
+        table.add_column("active", no_wrap=True)
+    for row in rows:
+        routes = "\n".join(f"{r.get('method')} {r.get('url')}" for r in row.get("routes") or [])
+        cells: list[str | Text] = [
+            str(row.get("stage", "")),
+            Text(str(row.get("flow_name", ""))),
+            str(row.get("version", "")),
+            _when(row.get("published_at"), seconds=False),
+            Text(routes or "-"),
+        ]
+        if stage is not None:
+            cells.append("yes" if row.get("active") else "")
+        table.add_row(*cells)
+    _listing_console().print(table)
 
 
 def _took(item: dict[str, Any]) -> str:

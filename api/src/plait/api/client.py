@@ -181,6 +181,30 @@ class PlaitClient:
             raise ClientError(f"request to {self.server}{path} failed: {exc}") from None
         return self._body(response, what=what or path)
 
+    def send(self, method: str, path: str, *, json: Any = None, what: str = "") -> Any:
+        """Send a request that changes something; the JSON body of the answer (None for
+        204), or ``ClientError`` with the server's own message (a 404 says what is
+        missing, a 409 or 422 why the server refused)."""
+        try:
+            response = self._http.request(method, path, json=json)
+        except httpx.ConnectError as exc:
+            raise ClientError(
+                f"cannot reach the Plait server at {self.server} ({_reason(exc)});"
+                " is `plait serve` running there?"
+            ) from None
+        except httpx.TimeoutException:
+            raise ClientError(
+                f"the Plait server at {self.server} did not answer in time; it may still have"
+                " done it, so check before trying again"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ClientError(f"request to {self.server}{path} failed: {exc}") from None
+        if response.status_code == 404:
+            raise ClientError(f"{_error_message(response)} ({what or path}, on {self.server})")
+        if response.status_code == 204:
+            return None
+        return self._body(response, what=what or path)
+
     def _body(self, response: httpx.Response, *, what: str) -> Any:
         message = _error_message(response)
         if response.status_code == 401:
@@ -215,6 +239,23 @@ class PlaitClient:
 
     def run(self, run_id: str) -> dict[str, Any]:
         return self._object(self.get(f"/api/runs/{run_id}", what=f"run {run_id}"))
+
+    def publish(self, flow_id: str, stage: str, version: int | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"stage": stage}
+        if version is not None:
+            body["version"] = version
+        path = f"/api/flows/{flow_id}/publish"
+        return self._object(self.send("POST", path, json=body, what=f"flow {flow_id}"))
+
+    def unpublish(self, flow_id: str, stage: str) -> None:
+        self.send("DELETE", f"/api/flows/{flow_id}/publish/{stage}", what=f"flow {flow_id}")
+
+    def publications(self, project_id: str) -> list[dict[str, Any]]:
+        return self._list(f"/api/projects/{project_id}/publications", what="project")
+
+    def stage_history(self, project_id: str, stage: str) -> list[dict[str, Any]]:
+        path = f"/api/projects/{project_id}/stages/{stage}/publications"
+        return self._list(path, what=f"stage {stage}")
 
     def _object(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):

@@ -14,8 +14,9 @@ from .db.session import Database
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from plait.node_runner.blobs import FileBlobStore
     from plait.node_runner.registry import NodeRegistry
+
+    from .blobstores import NamedBlobStore
 
 
 class Platform:
@@ -33,10 +34,10 @@ class Platform:
         return NodeRegistry.discover()
 
     @cached_property
-    def blobs(self) -> FileBlobStore:
-        from plait.node_runner.blobs import FileBlobStore
+    def blobs(self) -> NamedBlobStore:
+        from .blobstores import open_blob_store
 
-        return FileBlobStore(self.settings.blobs_dir)
+        return open_blob_store(self.settings)
 
     @cached_property
     def secret_box(self) -> SecretBox:

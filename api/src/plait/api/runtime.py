@@ -5,6 +5,10 @@ A hub or dispatcher already set on the platform is used as it is (tests and embe
 inject their own); otherwise the embedded defaults are built from the settings: the
 in-process hub, or Redis pub/sub when ``PLAIT_REDIS_URL`` is set, and the local
 dispatcher with ``PLAIT_RUN_WORKERS`` workers.
+
+``platform.route_events`` (``routing.RouteEvents``) is set here too, so publishing can
+invalidate the router's cached route tables: in the process, and over Redis pub/sub when
+``PLAIT_REDIS_URL`` is set (its listener starts here and is live before requests come).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ async def start(platform: Platform) -> None:
         prefix = platform.settings.redis_prefix
         platform.hub = RedisHub(url, prefix=prefix) if url else LocalHub()
     await platform.hub.start()
+    from .routing import route_events
+
+    await route_events(platform).start()
     if platform.dispatcher is None:
         platform.dispatcher = LocalRunDispatcher(platform, platform.hub)
     await platform.dispatcher.start()
@@ -39,3 +46,6 @@ async def stop(platform: Platform, *, grace_s: float = DEFAULT_GRACE_S) -> None:
     if platform.hub is not None:
         await platform.hub.stop()
         platform.hub = None
+    events = getattr(platform, "route_events", None)
+    if events is not None:
+        await events.stop()

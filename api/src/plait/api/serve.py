@@ -1,13 +1,18 @@
 """``plait serve``: the whole platform in one process (ARCHITECTURE.md §2, embedded default).
 
 One uvicorn server carries the API (``create_app``), the editor's static files at ``/``
-and, through the app's lifespan, the run dispatcher and live events. Before it listens it
-brings the database to the latest migration, makes the first workspace and its owner on
-a first start (with a sample project made from ``examples/``), and prints a one-time login
-link. SIGTERM or Ctrl-C stops it gracefully: new connections are refused, open requests
-get a bounded time to finish, the lifespan's shutdown runs, and the process exits 0.
+and, through the app's lifespan, the run dispatcher and live events. A second uvicorn
+server in the same event loop carries the router (``routing.create_platform_router``) on
+the router port (default 8080; 0 for none): it shares the API's dispatcher, so a webhook
+run executes in this process. Before it listens it brings the database to the latest
+migration, makes the first workspace and its owner on a first start (with a sample
+project made from ``examples/``, and the project ``demo`` whose ``/hello/{name}`` flow is
+published on ``prod``), and prints a one-time login link. SIGTERM or Ctrl-C stops it
+gracefully: both servers refuse new connections, open requests get a bounded time to
+finish, the lifespan's shutdown runs, and the process exits 0.
 
-The router port is accepted and reserved for the router; nothing listens on it yet.
+``serve_router`` is ``plait router``: the router alone, with its own dispatcher, on the
+same settings and database.
 
 This module is imported only by the ``serve`` command, so it may import the server's
 libraries at the top.
@@ -36,6 +41,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -45,7 +51,8 @@ from . import __version__
 from .app import create_app
 from .db.models import Membership
 from .platform import Platform
-from .portability import seed_sample_project
+from .portability import project_by_slug, seed_sample_project
+from .routing import create_platform_router
 from .services.auth import LOGIN_LINK_TTL, bootstrap
 
 log = logging.getLogger(__name__)
@@ -155,23 +162,100 @@ class StartInfo:
     workspace: str
     first_start: bool
     sample: tuple[str, int] | None  # (project slug, number of flows) when seeded now
+    demo: bool = False  # the demo project was made and published now
+
+
+DEMO_SLUG = "demo"
+DEMO_STAGE = "prod"
+# The demo's one flow: GET /hello/{name} answers "Hello {name}" (ARCHITECTURE.md §3).
+DEMO_FLOW: dict[str, Any] = {
+    "schema_version": 1,
+    "name": "Hello webhook",
+    "nodes": [
+        {
+            "id": "hook",
+            "type": "trigger.webhook",
+            "version": 1,
+            "position": {"x": 0, "y": 0},
+            "params": {"method": "GET", "path": "/hello/{name}"},
+        },
+        {
+            "id": "reply",
+            "type": "http.respond",
+            "version": 1,
+            "position": {"x": 300, "y": 0},
+            "params": {"status": 200, "body": "Hello {{ inputs.input.name }}"},
+        },
+    ],
+    "edges": [
+        {
+            "id": "e1",
+            "source": "hook",
+            "source_port": "path_params",
+            "target": "reply",
+            "target_port": "input",
+        }
+    ],
+}
+
+
+def seed_demo_project(
+    session: Session, platform: Platform, workspace_id: str, user_id: str
+) -> bool:
+    """Make the project ``demo`` with the ``Hello`` flow and publish it on ``prod``.
+
+    False (and nothing done) when the slug is taken already: the demo is made once and
+    never forced back, like the sample.
+    """
+    from .services import flows, projects, publish
+
+    if project_by_slug(session, DEMO_SLUG) is not None:
+        return False
+    settings = platform.settings
+    project = projects.create(session, workspace_id, name="Demo", slug=DEMO_SLUG)
+    document = flows.canonical(DEMO_FLOW, platform.registry, max_bytes=settings.max_flow_bytes)
+    flow = flows.create(session, project, document)
+    publish.publish(
+        session,
+        flow,
+        DEMO_STAGE,
+        registry=platform.registry,
+        blobs=platform.blobs,
+        user_id=user_id,
+        max_bytes=settings.max_flow_bytes,
+    )
+    return True
 
 
 def prepare(platform: Platform, *, sample: bool, examples: Path = EXAMPLES_DIR) -> StartInfo:
-    """Make the first workspace and owner (first start only), seed the sample project,
-    and issue a fresh one-time login link for the owner. The database must be migrated."""
+    """Make the first workspace and owner (first start only), seed the sample and demo
+    projects, and issue a fresh one-time login link for the owner. The database must be
+    migrated."""
     with platform.db.session() as session:
         first_start = (
             session.scalar(select(Membership.id).where(Membership.role == "owner")) is None
         )
-        workspace, _, token = bootstrap(session)
+        workspace, owner, token = bootstrap(session)
         seeded = None
+        demo = False
         if first_start and sample:
             made = seed_sample_project(session, workspace.id, examples)
             if made is not None:
                 seeded = (made[0].slug, made[1])
+            demo = seed_demo_project(session, platform, workspace.id, owner.id)
     link = f"{platform.settings.base_url}/api/auth/link?token={quote(token, safe='')}"
-    return StartInfo(link, workspace.name, first_start, seeded)
+    return StartInfo(link, workspace.name, first_start, seeded, demo)
+
+
+def router_url(platform: Platform, project: str = "{project}", stage: str = "{stage}") -> str:
+    """Where the router answers for a project stage: ``http://{project}-{stage}.{base}:{port}``."""
+    settings = platform.settings
+    port = "" if settings.router_port == 80 else f":{settings.router_port}"
+    return f"http://{project}-{stage}.{settings.base_domain}{port}"
+
+
+def _display(host: str) -> str:
+    return "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
 
 
 def banner(platform: Platform, info: StartInfo, editor_dist: Path | None) -> str:
@@ -196,10 +280,17 @@ def banner(platform: Platform, info: StartInfo, editor_dist: Path | None) -> str
         else "not built: cd editor && npm ci && npm run build"
     )
     router = (
-        f"port {settings.router_port} reserved; the router is not active yet"
+        f"{router_url(platform)}/… (or http://{_display(settings.host)}:{settings.router_port}"
+        "/p/{project}/{stage}/…)"
         if settings.router_port
-        else "off"
+        else "off (--router-port 0)"
     )
+    demo = None
+    if info.demo:
+        demo = (
+            f"{router_url(platform, DEMO_SLUG, DEMO_STAGE)}/hello/Ada"
+            f" (project {DEMO_SLUG!r}, published on {DEMO_STAGE!r})"
+        )
     rows = [
         ("API docs", f"{base}/api/docs"),
         ("Editor", editor),
@@ -207,6 +298,7 @@ def banner(platform: Platform, info: StartInfo, editor_dist: Path | None) -> str
         ("Sample", sample),
         ("Data", data),
         ("Router", router),
+        ("Try", demo if settings.router_port else None),
     ]
     lines = [
         "",
@@ -255,7 +347,13 @@ class PlaitServer(uvicorn.Server):
     * A stop asked for by SIGTERM or SIGINT is a clean exit (0). uvicorn re-raises the
       signal once it has shut down, which would end the process *by* the signal.
     * The stop is bounded: if it takes over ``HARD_SHUTDOWN_S`` the process exits 1.
+    * Its ``companions`` (the router's server, in the same event loop) stop with it: the
+      signal handlers are this server's alone.
     """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.companions: list[uvicorn.Server] = []
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -274,7 +372,17 @@ class PlaitServer(uvicorn.Server):
             watchdog = threading.Timer(HARD_SHUTDOWN_S, _stop_now)
             watchdog.daemon = True
             watchdog.start()
+        for companion in self.companions:
+            companion.handle_exit(sig, frame)
         super().handle_exit(sig, frame)
+
+
+class CompanionServer(uvicorn.Server):
+    """A server that leaves the process's signals to the main one, which stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -304,6 +412,23 @@ class ServeOptions:
     access_log: bool = False
 
 
+def _config(app: Any, options: ServeOptions, *, lifespan: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        lifespan=lifespan,
+        log_level=options.log_level,
+        log_config=_log_config(options.log_level),
+        access_log=options.access_log,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+    # uvicorn calls sys.exit when the app's start-up fails (it logged why).
+    with contextlib.suppress(SystemExit):
+        await server.serve(sockets=[sock])
+
+
 def serve(platform: Platform, options: ServeOptions, out: TextIO) -> int:
     """Run the server until SIGTERM or Ctrl-C; return the exit code.
 
@@ -311,30 +436,77 @@ def serve(platform: Platform, options: ServeOptions, out: TextIO) -> int:
     """
     settings = platform.settings
     sock = bind_socket(settings.host, settings.port)
+    router_sock = None
     try:
+        if settings.router_port:
+            router_sock = bind_socket(settings.host, settings.router_port)
         info = prepare(platform, sample=options.sample)
         editor_dist = find_editor_dist()
-        config = uvicorn.Config(
-            build_app(platform, editor_dist),
-            lifespan="on",  # a failing start-up stops the server instead of being ignored
-            log_level=options.log_level,
-            log_config=_log_config(options.log_level),
-            access_log=options.access_log,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        )
+        # lifespan "on": a failing start-up stops the server instead of being ignored.
+        config = _config(build_app(platform, editor_dist), options, lifespan="on")
         server = PlaitServer(config)
-
-        async def run_server() -> None:
-            # uvicorn calls sys.exit when the app's start-up fails (it logged why).
-            with contextlib.suppress(SystemExit):
-                await server.serve(sockets=[sock])
+        router = None
+        if router_sock is not None:
+            # The API's lifespan starts the dispatcher the router's runs execute on.
+            app = create_platform_router(platform, lifespan=False)
+            router = CompanionServer(_config(app, options, lifespan="off"))
+            server.companions.append(router)
 
         async def main() -> None:
-            task = asyncio.ensure_future(run_server())
+            task = asyncio.ensure_future(_serve(server, sock))
+            while not server.started and not task.done():
+                await asyncio.sleep(0.01)
+            router_task = None
+            if server.started and router is not None and router_sock is not None:
+                router_task = asyncio.ensure_future(_serve(router, router_sock))
+                while not router.started and not router_task.done():
+                    await asyncio.sleep(0.01)
+            if server.started:
+                out.write(banner(platform, info, editor_dist))
+                out.flush()
+            await task
+            if router_task is not None:
+                if router is not None:
+                    router.should_exit = True
+                await router_task
+
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(main())
+    finally:
+        sock.close()
+        if router_sock is not None:
+            router_sock.close()
+        platform.db.dispose()
+    if not server.started:
+        sys.stderr.write("error: the server did not start; the log above says why\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def serve_router(platform: Platform, options: ServeOptions, out: TextIO) -> int:
+    """``plait router``: the router alone on ``settings.router_port``, with its own run
+    dispatcher, until SIGTERM or Ctrl-C; return the exit code.
+
+    The database must be migrated. ``ServeError`` when it cannot listen.
+    """
+    settings = platform.settings
+    sock = bind_socket(settings.host, settings.router_port)
+    try:
+        app = create_platform_router(platform, lifespan=True)
+        config = _config(app, options, lifespan="on")
+        server = PlaitServer(config)
+
+        async def main() -> None:
+            task = asyncio.ensure_future(_serve(server, sock))
             while not server.started and not task.done():
                 await asyncio.sleep(0.01)
             if server.started:
-                out.write(banner(platform, info, editor_dist))
+                host = _display(settings.host)
+                out.write(
+                    f"\n  Plait router {__version__} is running at {router_url(platform)}/…\n"
+                    f"  (or http://{host}:{settings.router_port}/p/{{project}}/{{stage}}/…)\n"
+                    "\n  Press Ctrl-C to stop.\n\n"
+                )
                 out.flush()
             await task
 
@@ -344,6 +516,6 @@ def serve(platform: Platform, options: ServeOptions, out: TextIO) -> int:
         sock.close()
         platform.db.dispose()
     if not server.started:
-        sys.stderr.write("error: the server did not start; the log above says why\n")
+        sys.stderr.write("error: the router did not start; the log above says why\n")
         return EXIT_FAILED
     return EXIT_OK

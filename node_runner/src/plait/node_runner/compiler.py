@@ -35,6 +35,7 @@ from . import __version__
 from .errors import BundleError, FlowError
 from .flow import Flow, RetryPolicy, canonical_json, compact_json, dump_flow, load_flow
 from .registry import NodeRegistry
+from .sdk import Node
 
 BUNDLE_FORMAT = 1
 COMPILER = f"plait-node-runner {__version__}"
@@ -181,21 +182,22 @@ def _manifest(flow: Flow, registry: NodeRegistry, files: dict[str, bytes]) -> di
         if cls is None or not cls.spec.trigger:
             continue
         triggers.append({"node_id": node.id, "type": node.type, "version": node.version})
+        params = _trigger_params(cls, node.params)
         if node.type == "trigger.webhook":
             routes.append(
                 {
                     "node_id": node.id,
-                    "method": node.params.get("method", "GET"),
-                    "path": node.params.get("path", "/"),
-                    "mode": node.params.get("mode", "sync"),
+                    "method": params.get("method"),
+                    "path": params.get("path"),
+                    "mode": params.get("mode"),
                 }
             )
         elif node.type == "trigger.schedule":
             schedules.append(
                 {
                     "node_id": node.id,
-                    "cron": node.params.get("cron"),
-                    "timezone": node.params.get("timezone", "UTC"),
+                    "cron": params.get("cron"),
+                    "timezone": params.get("timezone"),
                 }
             )
     types = sorted({(n.type, n.version) for n in flow.nodes})
@@ -210,6 +212,16 @@ def _manifest(flow: Flow, registry: NodeRegistry, files: dict[str, bytes]) -> di
         "schedules": schedules,
         "files": {name: _sha256(data) for name, data in sorted(files.items())},
     }
+
+
+def _trigger_params(cls: type[Node], params: dict[str, Any]) -> dict[str, Any]:
+    """A trigger's params as the node reads them (its defaults filled in), so the manifest
+    says what the node will do; the raw params when they do not validate."""
+    try:
+        validated: dict[str, Any] = cls.Params.model_validate(params).model_dump(mode="json")
+        return validated
+    except ValueError:
+        return params
 
 
 def _bundle_id(manifest: dict[str, Any]) -> str:

@@ -11,10 +11,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from plait.node_runner.errors import KIND_INVALID_INPUTS, NodeError
 from plait.node_runner.sdk import Node, NodeSpec, RunContext
@@ -99,6 +107,148 @@ def _check_path_pattern(path: str) -> None:
             raise ValueError(f"{segment!r} matches the rest of the path, so it must come last")
 
 
+# A header name is an RFC 9110 token; anything else could smuggle a line into a response.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Names of project secrets, as the platform's secrets API accepts them.
+_SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# An origin as browsers send it: scheme://host[:port], no path, no trailing slash.
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
+MAX_WEBHOOK_TIMEOUT_S = 3600
+
+
+def _header_name(value: str) -> str:
+    if not _HEADER_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid HTTP header name (letters, digits, '-')")
+    return value
+
+
+def _secret_name(value: str) -> str:
+    if not _SECRET_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a secret name: give the *name* of a project secret"
+            " (letters, digits and '_', not starting with a digit), never its value"
+        )
+    return value
+
+
+class _Strict(BaseModel):
+    # A misspelt key (``allow_origin``) would otherwise be dropped silently, and a route
+    # published with less protection than its author meant.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoAuth(_Strict):
+    """Anyone who can reach the route may call it."""
+
+    kind: Literal["none"] = "none"
+
+
+class ApiKeyAuth(_Strict):
+    """The request must carry the secret's value in ``header``."""
+
+    kind: Literal["api_key"]
+    header: str = Field(default="X-API-Key", description="Header that carries the key.")
+    secret: str = Field(description="Name of the project secret holding the key.")
+
+    @field_validator("header")
+    @classmethod
+    def _valid_header(cls, value: str) -> str:
+        return _header_name(value)
+
+    @field_validator("secret")
+    @classmethod
+    def _valid_secret(cls, value: str) -> str:
+        return _secret_name(value)
+
+
+class HmacAuth(_Strict):
+    """The request must carry an HMAC-SHA256 of its body, keyed with the secret.
+
+    The signature (hex, optionally prefixed ``sha256=``) is over ``{timestamp}.{body}``,
+    where the timestamp is ``timestamp_header``'s value in Unix seconds; one further than
+    ``tolerance_s`` from the router's clock is refused, so a captured request cannot be
+    replayed later.
+    """
+
+    kind: Literal["hmac"]
+    header: str = Field(default="X-Signature", description="Header that carries the signature.")
+    secret: str = Field(description="Name of the project secret holding the signing key.")
+    timestamp_header: str = Field(
+        default="X-Timestamp", description="Header with the Unix time of signing."
+    )
+    tolerance_s: int = Field(
+        default=300, ge=1, le=86_400, description="Largest accepted clock difference."
+    )
+
+    @field_validator("header")
+    @classmethod
+    def _valid_header(cls, value: str) -> str:
+        return _header_name(value)
+
+    @field_validator("secret")
+    @classmethod
+    def _valid_secret(cls, value: str) -> str:
+        return _secret_name(value)
+
+    @field_validator("timestamp_header")
+    @classmethod
+    def _valid_timestamp_header(cls, value: str) -> str:
+        return _header_name(value)
+
+
+WebhookAuth = Annotated[NoAuth | ApiKeyAuth | HmacAuth, Field(discriminator="kind")]
+
+
+class WebhookCors(_Strict):
+    """Cross-origin access for browsers calling the route from other sites."""
+
+    allow_origins: list[str] = Field(
+        min_length=1, description='Origins allowed, e.g. https://app.example.com; or ["*"].'
+    )
+    allow_methods: list[HttpMethod] | None = Field(
+        default=None, description="Methods allowed; by default the route's method."
+    )
+    allow_headers: list[str] = Field(
+        default_factory=list, description="Request headers a browser may send."
+    )
+    allow_credentials: bool = Field(default=False, description="Allow cookies and auth headers.")
+    max_age_s: int = Field(
+        default=600, ge=0, le=86_400, description="How long browsers may cache a preflight."
+    )
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _valid_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin; write scheme://host[:port], such as"
+                    ' https://app.example.com, with no path, or "*" for any'
+                )
+        return origins
+
+    @field_validator("allow_headers")
+    @classmethod
+    def _valid_headers(cls, headers: list[str]) -> list[str]:
+        return [_header_name(name) for name in headers]
+
+    @model_validator(mode="after")
+    def _credentials_need_named_origins(self) -> WebhookCors:
+        # Browsers refuse credentialed answers with "Access-Control-Allow-Origin: *".
+        if self.allow_credentials and "*" in self.allow_origins:
+            raise ValueError(
+                'allow_credentials needs the origins named; browsers refuse it with "*"'
+            )
+        return self
+
+
+class WebhookRateLimit(_Strict):
+    """At most ``requests`` requests every ``per_s`` seconds on the route (429 above)."""
+
+    requests: int = Field(ge=1, le=1_000_000, description="Requests allowed per window.")
+    per_s: float = Field(gt=0, le=86_400, description="Window length in seconds.")
+
+
 class _WebhookRequest(BaseModel):
     """The request-shaped payload the router gives a webhook run; every key optional.
 
@@ -147,6 +297,24 @@ class WebhookTrigger(Node):
         mode: Literal["sync", "async"] = Field(
             default="sync",
             description="sync: answer with the flow's http.respond; async: answer 202 at once.",
+        )
+        auth: WebhookAuth = Field(
+            default_factory=NoAuth,
+            description="none, api_key (a header holding a secret) or hmac (a signed body);"
+            " secrets are named, never written here.",
+        )
+        cors: WebhookCors | None = Field(
+            default=None, description="Cross-origin access for browsers; null for none."
+        )
+        rate_limit: WebhookRateLimit | None = Field(
+            default=None, description="Requests allowed per window; null for no limit."
+        )
+        timeout_s: float = Field(
+            default=30,
+            gt=0,
+            le=MAX_WEBHOOK_TIMEOUT_S,
+            description="A sync request waits this long for the answer (then 504; the run"
+            " goes on).",
         )
 
         @field_validator("path")

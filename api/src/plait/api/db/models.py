@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Double,
     ForeignKey,
@@ -244,6 +245,83 @@ class KvEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class Publication(Base):
+    """One flow version put on one stage of its project (ARCHITECTURE.md §6).
+
+    A row is never changed after it is made, except to end it: ``active`` goes to false
+    (with ``unpublished_at``) when another version of the flow takes the stage or the flow
+    is unpublished. At most one row of a flow and a stage is active; the rows of a stage
+    are its publication history.
+    """
+
+    __tablename__ = "publications"
+    __table_args__ = (
+        Index("ix_publications_stage_active", "stage_id", "active"),
+        Index("ix_publications_flow_stage", "flow_id", "stage_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    stage_id: Mapped[str] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"))
+    # The stage's name, kept beside its id: stage names never change, and listings show it.
+    stage: Mapped[str] = mapped_column(String(20))
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    version_id: Mapped[str] = mapped_column(ForeignKey("flow_versions.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    bundle_id: Mapped[str] = mapped_column(String(64))
+    # publish, rollback or promote: how the version got there, for the history.
+    action: Mapped[str] = mapped_column(String(10), default="publish")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    published_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    published_at: Mapped[datetime] = mapped_column(default=now)
+    unpublished_at: Mapped[datetime | None]
+
+
+class RouteEntry(Base):
+    """A route of a publication: one ``trigger.webhook`` node of the published version.
+
+    ``params`` is the node's whole params object (auth, CORS, rate limit, timeout, and
+    whatever the node gains later), so the router needs nothing but this row.
+    """
+
+    __tablename__ = "route_entries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    publication_id: Mapped[str] = mapped_column(
+        ForeignKey("publications.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2000))
+    mode: Mapped[str] = mapped_column(String(10), default="sync")
+    params: Mapped[dict[str, Any]]
+
+
+class ScheduleEntry(Base):
+    """A schedule of a publication: one ``trigger.schedule`` node of the published version.
+    Firing them is the scheduler's (its own issue); publishing only records them."""
+
+    __tablename__ = "schedule_entries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    publication_id: Mapped[str] = mapped_column(
+        ForeignKey("publications.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[str] = mapped_column(String(200))
+    cron: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(100), default="UTC")
+    params: Mapped[dict[str, Any]]
+
+
 __all__ = [
     "ROLES",
     "RUN_STATUSES",
@@ -255,8 +333,11 @@ __all__ = [
     "KvEntry",
     "Membership",
     "Project",
+    "Publication",
+    "RouteEntry",
     "Run",
     "RunEventRow",
+    "ScheduleEntry",
     "Secret",
     "Stage",
     "User",

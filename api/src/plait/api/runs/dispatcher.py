@@ -71,9 +71,13 @@ class RunDispatcher(Protocol):
         """Stop accepting runs; give those in flight ``grace_s`` to end, then leave them
         to be resumed by the next start."""
 
-    async def dispatch(self, run_id: str, *, child: bool = False) -> None:
+    async def dispatch(
+        self, run_id: str, *, child: bool = False, spec: RunSpec | None = None
+    ) -> None:
         """Execute a run whose row is committed ``queued`` (or resume a ``running`` one).
-        A child run is executed on its parent's account, outside the worker limit."""
+        A child run is executed on its parent's account, outside the worker limit.
+        ``spec``, when the caller has it (the router prepares it with its route table),
+        spares reading the run back from the database."""
 
     async def wait(self, run_id: str, timeout_s: float | None = None) -> bool:
         """Wait until the run is no longer executing; False when ``timeout_s`` ran out."""
@@ -108,6 +112,7 @@ class RunSpec:
 class _Job:
     run_id: str
     child: bool
+    spec: RunSpec | None = None  # given by the caller of a fresh run; else loaded
     task: asyncio.Task[None] | None = None
     waiting: bool = True  # for a worker slot
     live: bool = False  # in the executor
@@ -217,13 +222,15 @@ class LocalRunDispatcher:
             if child is not None
         )
 
-    async def dispatch(self, run_id: str, *, child: bool = False) -> None:
+    async def dispatch(
+        self, run_id: str, *, child: bool = False, spec: RunSpec | None = None
+    ) -> None:
         # A child run belongs to a parent still in flight, which may use its grace period.
         if self._closing or not (self._accepting or child):
             raise DispatcherClosed("the server is stopping; the run starts when it is back")
         if run_id in self._jobs:
             return  # already in hand: a duplicate delivery
-        job = _Job(run_id, child)
+        job = _Job(run_id, child, spec)
         self._jobs[run_id] = job
         job.task = asyncio.get_running_loop().create_task(self._execute(job))
 
@@ -288,7 +295,7 @@ class LocalRunDispatcher:
         job.waiting = False
         run_id = job.run_id
         try:
-            spec = await asyncio.to_thread(self._load, run_id)
+            spec = job.spec or await asyncio.to_thread(self._load, run_id)
         except (FlowError, BundleError) as exc:
             # The stored flow no longer compiles (a node was removed since it was queued).
             error = {"kind": "invalid_flow", "message": f"the flow does not compile: {exc}"}
