@@ -893,6 +893,17 @@ def _platform(**overrides: Any) -> Platform:
 # -- serve ---------------------------------------------------------------------------------
 
 
+HostOption = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        metavar="HOST",
+        help="Interface to listen on [default: PLAIT_HOST, else 127.0.0.1; 0.0.0.0 for all].",
+        show_default=False,
+    ),
+]
+
+
 class LogLevel(StrEnum):
     debug = "debug"
     info = "info"
@@ -902,15 +913,7 @@ class LogLevel(StrEnum):
 
 @app.command("serve")
 def serve_command(
-    host: Annotated[
-        str | None,
-        typer.Option(
-            "--host",
-            metavar="HOST",
-            help="Interface to listen on [default: PLAIT_HOST, else 127.0.0.1; 0.0.0.0 for all].",
-            show_default=False,
-        ),
-    ] = None,
+    host: HostOption = None,
     port: Annotated[
         int | None,
         typer.Option(
@@ -987,15 +990,7 @@ def serve_command(
 
 @app.command("router")
 def router_command(
-    host: Annotated[
-        str | None,
-        typer.Option(
-            "--host",
-            metavar="HOST",
-            help="Interface to listen on [default: PLAIT_HOST, else 127.0.0.1; 0.0.0.0 for all].",
-            show_default=False,
-        ),
-    ] = None,
+    host: HostOption = None,
     port: Annotated[
         int | None,
         typer.Option(
