@@ -113,8 +113,8 @@ def _port_is_closed(port: int) -> bool:
 
 
 def test_retry_retries_then_routes_the_error(cli: Any, tmp_path: Path) -> None:
-    if not _port_is_closed(1):
-        pytest.skip("something listens on 127.0.0.1:1, which retry.json expects closed")
+    # retry.json calls 127.0.0.1:1, which must refuse connections for the retries to show.
+    assert _port_is_closed(1), "something listens on 127.0.0.1:1; retry.json expects it closed"
     events = tmp_path / "retry.jsonl"
     code, doc = _run_json(cli, "retry.json", "--events", str(events))
     assert code == 0

@@ -911,6 +911,10 @@ class LogLevel(StrEnum):
     error = "error"
 
 
+LogLevelOption = Annotated[LogLevel, typer.Option("--log-level", help="How much to log.")]
+AccessLogOption = Annotated[bool, typer.Option("--access-log", help="Log every HTTP request.")]
+
+
 @app.command("serve")
 def serve_command(
     host: HostOption = None,
@@ -945,12 +949,8 @@ def serve_command(
             help="On the first start, make the project 'sample' from examples/.",
         ),
     ] = True,
-    log_level: Annotated[
-        LogLevel, typer.Option("--log-level", help="How much the server logs.")
-    ] = LogLevel.info,
-    access_log: Annotated[
-        bool, typer.Option("--access-log", help="Log every HTTP request.")
-    ] = False,
+    log_level: LogLevelOption = LogLevel.info,
+    access_log: AccessLogOption = False,
 ) -> None:
     """Start the platform: the API, the editor, the router and the run workers, in one
     process.
@@ -1003,12 +1003,8 @@ def router_command(
             show_default=False,
         ),
     ] = None,
-    log_level: Annotated[
-        LogLevel, typer.Option("--log-level", help="How much the router logs.")
-    ] = LogLevel.info,
-    access_log: Annotated[
-        bool, typer.Option("--access-log", help="Log every HTTP request.")
-    ] = False,
+    log_level: LogLevelOption = LogLevel.info,
+    access_log: AccessLogOption = False,
 ) -> None:
     """Start the router alone: published webhook routes become runs.
 

@@ -86,6 +86,16 @@ def _slug(session: SessionDep, flow: Flow) -> str:
     return projects.get(session, flow.workspace_id, flow.project_id).slug
 
 
+def _committed(
+    session: SessionDep, platform: Platform, flow: Flow, view: service.PublicationView
+) -> PublicationPublic:
+    """Commit a publication, then refresh the router's tables and answer with it."""
+    slug = _slug(session, flow)
+    session.commit()
+    _invalidate(platform, slug, view.publication.stage)
+    return _public(platform, slug, view)
+
+
 def _invalidate(platform: Platform, slug: str, *stages: str) -> None:
     """Tell the router's route cache, when there is one, after the commit."""
     events = getattr(platform, "route_events", None)
@@ -131,10 +141,7 @@ def publish(
         max_bytes=platform.settings.max_flow_bytes,
         version_number=body.version,
     )
-    slug = _slug(session, flow)
-    session.commit()
-    _invalidate(platform, slug, view.publication.stage)
-    return _public(platform, slug, view)
+    return _committed(session, platform, flow, view)
 
 
 @router.delete(
@@ -185,10 +192,7 @@ def rollback(
         user_id=principal.user_id,
         max_bytes=platform.settings.max_flow_bytes,
     )
-    slug = _slug(session, flow)
-    session.commit()
-    _invalidate(platform, slug, view.publication.stage)
-    return _public(platform, slug, view)
+    return _committed(session, platform, flow, view)
 
 
 @router.post(
@@ -216,10 +220,7 @@ def promote(
         user_id=principal.user_id,
         max_bytes=platform.settings.max_flow_bytes,
     )
-    slug = _slug(session, flow)
-    session.commit()
-    _invalidate(platform, slug, view.publication.stage)
-    return _public(platform, slug, view)
+    return _committed(session, platform, flow, view)
 
 
 @router.get(
