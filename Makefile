@@ -6,7 +6,7 @@ UV := python3 -m uv
 endif
 RUN := $(UV) run --frozen --all-packages --quiet
 
-.PHONY: help setup run test lint typecheck contracts pytest bench schemas clean
+.PHONY: help setup run test lint typecheck contracts pytest bench schemas clean editor editor-test editor-client chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ setup: ## Install uv (if missing) and the locked Python dependencies
 		|| python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --all-packages --quiet
 
-run: setup ## Start the platform at http://localhost:8000 and print the login link
+run: setup editor ## Start the platform at http://localhost:8000 and print the login link
 	@# Bytecode for the installed packages, so `plait serve` starts in about a second even
 	@# where PYTHONDONTWRITEBYTECODE is set (a no-op once done).
 	@$(UV) sync --frozen --all-packages --quiet --compile-bytecode
@@ -32,10 +32,10 @@ typecheck: setup ## mypy (strict) on the engine and the router
 contracts: setup ## The import arrows of ARCHITECTURE.md §1
 	$(RUN) lint-imports
 
-pytest: setup ## Every Python test
+pytest: setup editor chromium ## Every Python test (the editor's browser tests included)
 	$(RUN) pytest -q
 
-test: lint typecheck contracts pytest ## Everything CI checks
+test: lint typecheck contracts editor-test pytest ## Everything CI checks
 
 schemas: setup ## Rebuild the published JSON Schemas in docs/schemas
 	$(RUN) python -m plait.node_runner.schemas docs/schemas
@@ -46,4 +46,31 @@ bench: setup ## Engine and API benchmarks (see bench/README.md)
 	$(RUN) python bench/webhook/run.py
 
 clean: ## Remove local state and caches
-	rm -rf .plait .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .plait .pytest_cache .mypy_cache .ruff_cache .hypothesis editor/dist editor/test-artifacts
+
+# -- the editor ----------------------------------------------------------------------------
+# `npm ci` when the lock file changed, `npm run build` (type check + Vite) when a source did.
+EDITOR_SOURCES := $(shell find editor/src -type f 2>/dev/null) editor/index.html \
+	editor/package.json editor/tsconfig.json editor/vite.config.ts
+
+editor/node_modules/.package-lock.json: editor/package-lock.json
+	cd editor && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+editor/dist/index.html: editor/node_modules/.package-lock.json $(EDITOR_SOURCES)
+	cd editor && npm run build --silent
+	@touch $@
+
+editor: editor/dist/index.html ## Build the editor into editor/dist (when stale)
+
+editor-test: editor/node_modules/.package-lock.json ## The editor's unit tests (vitest) and type check
+	cd editor && npx tsc --noEmit -p . && npx vitest run
+
+editor-client: setup ## Regenerate the editor's API client from the OpenAPI document
+	$(RUN) python -m plait.api.tsclient editor/src/api/generated.ts
+
+chromium: ## Debian's Chromium for the browser tests (installed when missing)
+	@test -x /usr/bin/chromium || (command -v apt-get >/dev/null \
+		&& (apt-get install -y -q chromium >/dev/null || (apt-get update -q >/dev/null \
+		&& apt-get install -y -q chromium >/dev/null))) \
+		|| echo "warning: no /usr/bin/chromium; install Debian's chromium for the browser tests"

@@ -1,0 +1,3 @@
+export function ProjectsScreen() {
+  return <div className="center-screen">Projects (to be built)</div>;
+}
