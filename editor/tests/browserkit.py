@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from serverkit import Server
 
@@ -44,12 +44,9 @@ def shot(page, name: str) -> Path:
 
 def api(page, method: str, path: str, body: object | None = None) -> object:
     """Call the API with the page's session cookie; the parsed JSON answer (asserts 2xx)."""
+    origin = urlsplit(page.url)
     response = page.request.fetch(
-        page.url.split("/#")[0].split("/api/")[0].rstrip("/") + path
-        if path.startswith("/")
-        else path,
-        method=method,
-        data=body,
+        f"{origin.scheme}://{origin.netloc}{path}", method=method, data=body
     )
     assert response.ok, f"{method} {path}: {response.status} {response.text()}"
     return response.json() if response.status != 204 else None

@@ -26,3 +26,20 @@ def test_the_one_time_link_logs_the_owner_in(page, editor_server) -> None:
     expect(page.get_by_role("form", name="Log in")).to_have_count(0)
     assert page.url.startswith(editor_server.url)
     shot(page, "logged-in")
+
+
+def test_the_api_helpers_make_a_project_and_a_flow(page) -> None:
+    from browserkit import api, new_flow, new_project
+
+    project = new_project(page, "Helpers check")
+    flow = new_flow(
+        page,
+        project["id"],
+        {
+            "schema_version": 1,
+            "name": "Two nodes",
+            "nodes": [{"id": "start", "type": "trigger.manual"}],
+            "edges": [],
+        },
+    )
+    assert api(page, "GET", f"/api/flows/{flow['id']}")["name"] == "Two nodes"
