@@ -40,10 +40,11 @@ test: lint typecheck contracts editor-test pytest ## Everything CI checks
 schemas: setup ## Rebuild the published JSON Schemas in docs/schemas
 	$(RUN) python -m plait.node_runner.schemas docs/schemas
 
-bench: setup ## Engine and API benchmarks (see bench/README.md)
+bench: setup editor chromium ## Engine, API, webhook and editor benchmarks (see bench/README.md)
 	$(RUN) python bench/engine.py
 	$(RUN) python bench/api.py
 	$(RUN) python bench/webhook/run.py
+	$(RUN) python bench/editor.py
 
 clean: ## Remove local state and caches
 	rm -rf .plait .pytest_cache .mypy_cache .ruff_cache .hypothesis editor/dist editor/test-artifacts
@@ -54,6 +55,7 @@ EDITOR_SOURCES := $(shell find editor/src -type f 2>/dev/null) editor/index.html
 	editor/package.json editor/tsconfig.json editor/vite.config.ts
 
 editor/node_modules/.package-lock.json: editor/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 or newer with npm"; exit 1; }
 	cd editor && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
