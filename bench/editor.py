@@ -117,9 +117,22 @@ def serve(data_dir: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     env = dict(os.environ, PLAIT_DATA_DIR=str(data_dir), PLAIT_EDITOR_DIST=str(DIST), NO_COLOR="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "plait.api.cli", "serve", "--port", str(port), "--router-port", "0",
-         "--no-sample"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "plait.api.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--router-port",
+            "0",
+            "--no-sample",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -152,14 +165,22 @@ def grid_flow(name: str, count: int) -> dict[str, Any]:
     columns = 25
     nodes = [{"id": "start", "type": "trigger.manual", "position": {"x": 0, "y": 0}}]
     for i in range(1, count):
-        nodes.append({
-            "id": f"n{i}", "type": "data.set",
-            "position": {"x": (i % columns) * 260, "y": (i // columns) * 140},
-            "params": {"values": {"step": i}},
-        })
+        nodes.append(
+            {
+                "id": f"n{i}",
+                "type": "data.set",
+                "position": {"x": (i % columns) * 260, "y": (i // columns) * 140},
+                "params": {"values": {"step": i}},
+            }
+        )
     edges = [
-        {"id": f"e{i}", "source": nodes[i - 1]["id"], "source_port": "output" if i > 1 else "payload",
-         "target": nodes[i]["id"], "target_port": "input"}
+        {
+            "id": f"e{i}",
+            "source": nodes[i - 1]["id"],
+            "source_port": "output" if i > 1 else "payload",
+            "target": nodes[i]["id"],
+            "target_port": "input",
+        }
         for i in range(1, count)
     ]
     return {"schema_version": 1, "name": name, "nodes": nodes, "edges": edges}
@@ -209,16 +230,20 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="plait-bench-editor-") as tmp, serve(Path(tmp)) as (
-        base, link
-    ), sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
+    with (
+        tempfile.TemporaryDirectory(prefix="plait-bench-editor-") as tmp,
+        serve(Path(tmp)) as (base, link),
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
         page.goto(link)
-        project = page.request.post(f"{base}/api/projects",
-                                    data={"name": "Bench", "slug": "bench"}).json()
+        project = page.request.post(
+            f"{base}/api/projects", data={"name": "Bench", "slug": "bench"}
+        ).json()
         for label, count in (("baseline", 10), ("large", args.nodes)):
             flow = page.request.post(
                 f"{base}/api/projects/{project['id']}/flows",
@@ -226,28 +251,38 @@ def main() -> int:
             )
             assert flow.ok, flow.text()
             print(f"measuring the {label} flow ({count} nodes)…", file=sys.stderr)
-            results[label] = measure(page, f"{base}/#/flows/{flow.json()['id']}", args.repeat,
-                                     args.steps)
+            results[label] = measure(
+                page, f"{base}/#/flows/{flow.json()['id']}", args.repeat, args.steps
+            )
             results[label]["nodes"] = count
         browser.close()
     base_r, large = results["baseline"], results["large"]
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"{'flow':10} {'nodes':>6} {'first render':>13} {'pan median/p95':>16} "
-          f"{'drag median/p95':>16}")
+    print(
+        f"{'flow':10} {'nodes':>6} {'first render':>13} {'pan median/p95':>16} "
+        f"{'drag median/p95':>16}"
+    )
     for label, r in results.items():
-        print(f"{label:10} {r['nodes']:>6} {r['first_render_ms']:>10.0f} ms "
-              f"{r['pan']['median_ms']:>6.1f}/{r['pan']['p95_ms']:<6.1f} ms "
-              f"{r['drag']['median_ms']:>6.1f}/{r['drag']['p95_ms']:<6.1f} ms")
-    print(f"large/baseline: first render {large['first_render_ms'] / base_r['first_render_ms']:.2f}×, "
-          f"pan {large['pan']['median_ms'] / base_r['pan']['median_ms']:.2f}×, "
-          f"drag {large['drag']['median_ms'] / base_r['drag']['median_ms']:.2f}×")
+        print(
+            f"{label:10} {r['nodes']:>6} {r['first_render_ms']:>10.0f} ms "
+            f"{r['pan']['median_ms']:>6.1f}/{r['pan']['p95_ms']:<6.1f} ms "
+            f"{r['drag']['median_ms']:>6.1f}/{r['drag']['p95_ms']:<6.1f} ms"
+        )
+    print(
+        "large/baseline: first render "
+        f"{large['first_render_ms'] / base_r['first_render_ms']:.2f}x, "
+        f"pan {large['pan']['median_ms'] / base_r['pan']['median_ms']:.2f}x, "
+        f"drag {large['drag']['median_ms'] / base_r['drag']['median_ms']:.2f}x"
+    )
     ok_render = large["first_render_ms"] <= FIRST_RENDER_GOAL_MS
     ok_frame = max(large["pan"]["median_ms"], large["drag"]["median_ms"]) <= FRAME_GOAL_MS
-    print(f"goals at {large['nodes']} nodes: first render ≤ {FIRST_RENDER_GOAL_MS:.0f} ms "
-          f"{'met' if ok_render else 'MISSED'}; median frame ≤ {FRAME_GOAL_MS:.0f} ms "
-          f"{'met' if ok_frame else 'MISSED'} (visible nodes rendered: {large['rendered_nodes']})")
+    print(
+        f"goals at {large['nodes']} nodes: first render ≤ {FIRST_RENDER_GOAL_MS:.0f} ms "
+        f"{'met' if ok_render else 'MISSED'}; median frame ≤ {FRAME_GOAL_MS:.0f} ms "
+        f"{'met' if ok_frame else 'MISSED'} (visible nodes rendered: {large['rendered_nodes']})"
+    )
     return 0
 
 

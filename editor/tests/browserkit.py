@@ -25,8 +25,9 @@ DIST = EDITOR / "dist"
 
 def login(page, server: Server) -> None:
     """Log the page in with a fresh one-time link for the workspace owner."""
-    from plait.api.services import auth
     from serverkit import platform_on
+
+    from plait.api.services import auth
 
     with platform_on(server.data_dir) as platform, platform.db.session() as session:
         _, _, token = auth.bootstrap(session)

@@ -62,7 +62,7 @@ def editor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def page(chromium_browser, editor_server: Server, request: pytest.FixtureRequest) -> Iterator[object]:
+def page(chromium_browser, editor_server: Server) -> Iterator[object]:
     """A logged-in page on the projects screen (the one-time link is redeemed per context:
     the test server issues a fresh link for each)."""
     context = chromium_browser.new_context(viewport={"width": 1400, "height": 900})

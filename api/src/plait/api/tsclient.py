@@ -131,7 +131,9 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> str:
     query = "{ " + ", ".join(f"{_key(p['name'])}: params.{p['name']}" for p in query_params) + " }"
     headers = (
         "{ "
-        + ", ".join(f"{json.dumps(p['name'])}: params[{json.dumps(p['name'])}]" for p in header_params)
+        + ", ".join(
+            f"{json.dumps(p['name'])}: params[{json.dumps(p['name'])}]" for p in header_params
+        )
         + " }"
     )
     options = [f'method: "{method.upper()}"']
