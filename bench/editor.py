@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DIST = ROOT / "editor" / "dist"
+DIST = Path(os.environ.get("PLAIT_EDITOR_DIST", ROOT / "editor" / "dist"))
 CHROMIUM = os.environ.get("PLAIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -150,7 +150,9 @@ def serve(data_dir: Path) -> Iterator[tuple[str, str]]:
             if line is None:
                 raise SystemExit("plait serve exited before printing its login link")
             if match := LOGIN_LINK.search(line):
-                yield f"http://127.0.0.1:{port}", match.group(1)
+                # The link's own origin: the session cookie belongs to that host name.
+                link = match.group(1)
+                yield link.split("/api/auth/link")[0], link
                 break
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -241,9 +243,9 @@ def main() -> int:
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
         page.goto(link)
-        project = page.request.post(
-            f"{base}/api/projects", data={"name": "Bench", "slug": "bench"}
-        ).json()
+        made = page.request.post(f"{base}/api/projects", data={"name": "Bench", "slug": "bench"})
+        assert made.ok, made.text()
+        project = made.json()
         for label, count in (("baseline", 10), ("large", args.nodes)):
             flow = page.request.post(
                 f"{base}/api/projects/{project['id']}/flows",

@@ -98,9 +98,9 @@ def test_build_a_flow_from_the_palette_and_a_bad_connection_is_refused(page) -> 
     saved(page)
     doc = document(page, flow)
     assert sorted(n["type"] for n in doc["nodes"]) == ["data.set", "trigger.manual", "util.delay"]
-    assert [(e["source"], e["source_port"], e["target"], e["target_port"]) for e in doc["edges"]] == [
-        ("manual", "payload", "set", "input")
-    ]
+    assert [
+        (e["source"], e["source_port"], e["target"], e["target_port"]) for e in doc["edges"]
+    ] == [("manual", "payload", "set", "input")]
 
 
 def test_side_panel_params_validation_marks_and_undo_redo(page) -> None:
@@ -108,7 +108,15 @@ def test_side_panel_params_validation_marks_and_undo_redo(page) -> None:
         page,
         "Panel flow",
         [TRIGGER, {"id": "fetch", "type": "http.request", "position": {"x": 320, "y": 0}}],
-        [{"id": "e1", "source": "start", "source_port": "payload", "target": "fetch", "target_port": "input"}],
+        [
+            {
+                "id": "e1",
+                "source": "start",
+                "source_port": "payload",
+                "target": "fetch",
+                "target_port": "input",
+            }
+        ],
     )
     open_flow(page, flow)
     # No url: the API's problem is drawn on the node and in the problems list.
@@ -165,9 +173,22 @@ def test_copy_paste_duplicate_delete_and_auto_layout(page) -> None:
         "Clipboard flow",
         [
             TRIGGER,
-            {"id": "shape", "type": "data.set", "position": {"x": 0, "y": 300}, "params": {"values": {"a": 1}}},
+            {
+                "id": "shape",
+                "type": "data.set",
+                "position": {"x": 0, "y": 300},
+                "params": {"values": {"a": 1}},
+            },
         ],
-        [{"id": "e1", "source": "start", "source_port": "payload", "target": "shape", "target_port": "input"}],
+        [
+            {
+                "id": "e1",
+                "source": "start",
+                "source_port": "payload",
+                "target": "shape",
+                "target_port": "input",
+            }
+        ],
     )
     open_flow(page, flow)
     expect(node(page, "shape")).to_be_visible()
@@ -212,13 +233,20 @@ def test_copy_paste_duplicate_delete_and_auto_layout(page) -> None:
     pos = {n["id"]: n["position"] for n in doc["nodes"]}
     assert pos["start"]["x"] < pos["shape"]["x"], pos
     assert pos["manual"]["x"] < pos["set"]["x"], pos
-    assert {(e["source"], e["target"]) for e in doc["edges"]} == {("start", "shape"), ("manual", "set")}
+    assert {(e["source"], e["target"]) for e in doc["edges"]} == {
+        ("start", "shape"),
+        ("manual", "set"),
+    }
     pasted = next(n for n in doc["nodes"] if n["id"] == "set")
     assert pasted["params"] == {"values": {"a": 1}}
 
 
 def test_sticky_note_rename_and_reload_find_the_flow_as_saved(page) -> None:
-    flow = flow_with(page, "Reload flow", [TRIGGER, {"id": "wait", "type": "util.delay", "position": {"x": 300, "y": 40}}])
+    flow = flow_with(
+        page,
+        "Reload flow",
+        [TRIGGER, {"id": "wait", "type": "util.delay", "position": {"x": 300, "y": 40}}],
+    )
     open_flow(page, flow)
     page.get_by_role("button", name="Add note").click()
     note = page.get_by_label("Note text")
@@ -248,7 +276,9 @@ def test_sticky_note_rename_and_reload_find_the_flow_as_saved(page) -> None:
 
     page.reload()
     expect(page.get_by_test_id("flow-editor")).to_be_visible()
-    expect(page.get_by_label("Note text")).to_have_value("Why: the delay waits for the upstream cache")
+    expect(page.get_by_label("Note text")).to_have_value(
+        "Why: the delay waits for the upstream cache"
+    )
     expect(page.get_by_test_id("flow-name")).to_have_text("Reloaded flow")
     expect(page.locator(".react-flow__node-flow")).to_have_count(2)
     # Opening the flow does not change it: nothing is saved back on load.
@@ -266,7 +296,12 @@ def test_a_change_behind_the_editors_back_opens_the_conflict_dialog(page) -> Non
     open_flow(page, flow)
     current = api(page, "GET", f"/api/flows/{flow['id']}")
     theirs = dict(current["document"], name="Their name")  # type: ignore[index]
-    api(page, "PUT", f"/api/flows/{flow['id']}", {"document": theirs, "revision": current["revision"]})  # type: ignore[index]
+    api(
+        page,
+        "PUT",
+        f"/api/flows/{flow['id']}",
+        {"document": theirs, "revision": current["revision"]},
+    )  # type: ignore[index]
 
     page.get_by_test_id("palette-util.delay").click()
     dialog = page.get_by_role("dialog", name="This flow was changed elsewhere")
@@ -285,7 +320,9 @@ def test_a_change_behind_the_editors_back_opens_the_conflict_dialog(page) -> Non
 
     # Again, and this time reload theirs: the editor shows the server's flow.
     theirs = dict(after["document"], name="Theirs again", nodes=[TRIGGER])  # type: ignore[index]
-    api(page, "PUT", f"/api/flows/{flow['id']}", {"document": theirs, "revision": after["revision"]})  # type: ignore[index]
+    api(
+        page, "PUT", f"/api/flows/{flow['id']}", {"document": theirs, "revision": after["revision"]}
+    )  # type: ignore[index]
     page.get_by_test_id("palette-data.set").click()
     expect(dialog).to_be_visible(timeout=10_000)
     dialog.get_by_role("button", name="Reload theirs").click()
@@ -298,12 +335,21 @@ def test_a_change_behind_the_editors_back_opens_the_conflict_dialog(page) -> Non
 
 def test_a_thousand_node_flow_opens_and_draws_only_what_is_visible(page) -> None:
     nodes = [TRIGGER] + [
-        {"id": f"step_{i}", "type": "util.delay", "position": {"x": 260 * (i % 40), "y": 140 * (i // 40)}}
+        {
+            "id": f"step_{i}",
+            "type": "util.delay",
+            "position": {"x": 260 * (i % 40), "y": 140 * (i // 40)},
+        }
         for i in range(999)
     ]
     edges = [
-        {"id": f"e{i}", "source": f"step_{i - 1}" if i else "start",
-         "source_port": "output" if i else "payload", "target": f"step_{i}", "target_port": "input"}
+        {
+            "id": f"e{i}",
+            "source": f"step_{i - 1}" if i else "start",
+            "source_port": "output" if i else "payload",
+            "target": f"step_{i}",
+            "target_port": "input",
+        }
         for i in range(999)
     ]
     flow = flow_with(page, "Big flow", nodes, edges)
@@ -382,14 +428,34 @@ def test_a_runs_status_is_drawn_on_each_node(page) -> None:
         "Status flow",
         [
             TRIGGER,
-            {"id": "shape", "type": "data.set", "position": {"x": 300, "y": 0},
-             "params": {"values": {"who": "{{ inputs.input.name }}"}}},
-            {"id": "boom", "type": "http.request", "position": {"x": 600, "y": 0},
-             "params": {"url": "http://127.0.0.1:9/nothing-listens-here"}},
+            {
+                "id": "shape",
+                "type": "data.set",
+                "position": {"x": 300, "y": 0},
+                "params": {"values": {"who": "{{ inputs.input.name }}"}},
+            },
+            {
+                "id": "boom",
+                "type": "http.request",
+                "position": {"x": 600, "y": 0},
+                "params": {"url": "http://127.0.0.1:9/nothing-listens-here"},
+            },
         ],
         [
-            {"id": "e1", "source": "start", "source_port": "payload", "target": "shape", "target_port": "input"},
-            {"id": "e2", "source": "shape", "source_port": "output", "target": "boom", "target_port": "input"},
+            {
+                "id": "e1",
+                "source": "start",
+                "source_port": "payload",
+                "target": "shape",
+                "target_port": "input",
+            },
+            {
+                "id": "e2",
+                "source": "shape",
+                "source_port": "output",
+                "target": "boom",
+                "target_port": "input",
+            },
         ],
     )
     run = api(page, "POST", f"/api/flows/{flow['id']}/runs", {"input": {"name": "Ada"}})

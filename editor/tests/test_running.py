@@ -87,7 +87,9 @@ def run_via_api(page, flow_id: str, body: dict) -> dict:
     return api(page, "POST", f"/api/flows/{flow_id}/runs", {**body, "wait_s": 30})  # type: ignore[return-value]
 
 
-def test_a_run_shows_every_node_succeed_and_the_output_in_the_inspector(page, editor_server) -> None:
+def test_a_run_shows_every_node_succeed_and_the_output_in_the_inspector(
+    page, editor_server
+) -> None:
     project = new_project(page, "Running happy")
     flow = new_flow(page, project["id"], greeting_flow())
     open_flow(page, editor_server, flow["id"])
@@ -212,7 +214,7 @@ def test_a_past_run_opens_from_its_url(page, editor_server) -> None:
     expect(inspect(page, "greet").locator("[data-section=outputs]")).to_contain_text(
         "Hello Hopper!"
     )
-    expect(page.get_by_role("link", name="Runs", exact=True)).to_have_attribute(
+    expect(page.get_by_role("link", name="Run history", exact=True)).to_have_attribute(
         "href", f"#/flows/{flow['id']}/runs"
     )
 
@@ -261,7 +263,12 @@ def test_cancel_stops_a_running_run(page, editor_server) -> None:
     project = new_project(page, "Running cancel")
     document = greeting_flow("Slow")
     document["nodes"].append(
-        {"id": "wait", "type": "util.delay", "params": {"seconds": 60}, "position": {"x": 300, "y": 200}}
+        {
+            "id": "wait",
+            "type": "util.delay",
+            "params": {"seconds": 60},
+            "position": {"x": 300, "y": 200},
+        }
     )
     document["edges"] = [
         edge("e1", "start", "payload", "wait"),

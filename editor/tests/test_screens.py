@@ -107,7 +107,7 @@ def test_projects_can_be_created_searched_renamed_and_deleted(page) -> None:
     shot(page, "projects-delete-confirm")
     confirm.get_by_role("button", name="Delete project").click()
     expect(rows).to_have_count(0)
-    expect(page.get_by_text(f"No project matches")).to_be_visible()
+    expect(page.get_by_text("No project matches")).to_be_visible()
     listed = api(page, "GET", "/api/projects?limit=500")["items"]
     assert f"orders-{suffix}" not in [p["slug"] for p in listed]
 
@@ -134,7 +134,9 @@ def test_flows_can_be_created_renamed_searched_and_deleted(page) -> None:
     rows = page.get_by_test_id("flow-row")
     expect(rows).to_have_count(2)
     row = page.locator(f'[data-testid="flow-row"][data-flow-id="{flow_id}"]')
-    expect(row.get_by_role("link", name="Runs")).to_have_attribute("href", f"#/flows/{flow_id}/runs")
+    expect(row.get_by_role("link", name="Runs")).to_have_attribute(
+        "href", f"#/flows/{flow_id}/runs"
+    )
     expect(row.get_by_role("link", name="Open")).to_have_attribute("href", f"#/flows/{flow_id}")
     expect(row).to_contain_text("updated")
 
@@ -229,8 +231,13 @@ def test_publish_call_the_route_see_the_run_promote_and_roll_back(page, editor_s
     success = page.get_by_test_id("publish-success")
     expect(success).to_contain_text("v1 is live on dev")
     route_url = success.get_by_test_id("route-url").inner_text()
-    assert route_url == f"http://{project['slug']}-dev.localhost:{urlsplit(editor_server.router_url).port}/hello/{{name}}"
-    expect(success.get_by_test_id("route-path-url")).to_have_text(re.compile(rf"/p/{project['slug']}/dev/hello/\{{name\}}$"))
+    assert (
+        route_url
+        == f"http://{project['slug']}-dev.localhost:{urlsplit(editor_server.router_url).port}/hello/{{name}}"
+    )
+    expect(success.get_by_test_id("route-path-url")).to_have_text(
+        re.compile(rf"/p/{project['slug']}/dev/hello/\{{name\}}$")
+    )
     copy = success.get_by_role("button", name=f"Copy {route_url}")
     copy.click()
     expect(copy).to_have_text("Copied")
@@ -320,7 +327,9 @@ def test_stages_can_be_added_and_deleted_but_not_the_built_in_ones(page) -> None
     dialog.get_by_role("button", name="Create stage").click()
     expect(page.get_by_test_id("stage-staging")).to_be_visible()
     page.get_by_role("button", name="Delete stage staging").click()
-    page.get_by_role("dialog", name="Delete stage?").get_by_role("button", name="Delete stage").click()
+    page.get_by_role("dialog", name="Delete stage?").get_by_role(
+        "button", name="Delete stage"
+    ).click()
     expect(page.get_by_test_id("stage-staging")).to_have_count(0)
     names = [s["name"] for s in api(page, "GET", f"/api/projects/{project['id']}/stages")]
     assert sorted(names) == ["dev", "prod"]

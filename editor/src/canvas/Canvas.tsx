@@ -12,7 +12,7 @@ import {
   type NodeTypes,
 } from "@xyflow/react";
 import { memo, useCallback, useMemo, useRef, useState, type DragEvent } from "react";
-import { EMPTY_SELECTION, isNoteCanvasId, NOTE_PREFIX, toCanvas, type CanvasEdge, type CanvasNode, type Selection } from "../flow/canvas";
+import { EMPTY_SELECTION, isNoteCanvasId, NOTE_PREFIX, reuseIfSame, toCanvas, type CanvasEdge, type CanvasNode, type Selection } from "../flow/canvas";
 import type { Position } from "../flow/types";
 import { useEditorContext, useEditorState } from "./context";
 import { FlowNodeView } from "./FlowNodeView";
@@ -20,13 +20,23 @@ import { NoteView } from "./NoteView";
 import { NODE_DRAG_TYPE } from "./Palette";
 
 const NODE_TYPES: NodeTypes = { flow: FlowNodeView, note: NoteView };
-const FIT_VIEW_OPTIONS = { padding: 0.2, maxZoom: 1.2 };
+const FIT_VIEW_OPTIONS = { padding: 0.2, maxZoom: 1.2, minZoom: 0.5 };
 const PRO_OPTIONS = { hideAttribution: true };
 const STATUS_COLOURS: Record<string, string> = {
   succeeded: "#1f9d55", failed: "#d33f49", timed_out: "#d33f49", running: "#2f7fd8", retrying: "#c98a00",
 };
 
 type Dimensions = { width: number; height: number };
+
+// Marked copies are cached per edge object and message, so equal marks keep their identity.
+const markedEdges = new WeakMap<CanvasEdge, { message: string; edge: CanvasEdge }>();
+function markedEdge(edge: CanvasEdge, message: string): CanvasEdge {
+  const cached = markedEdges.get(edge);
+  if (cached && cached.message === message) return cached.edge;
+  const marked = { ...edge, className: `${edge.className ?? ""} has-problem`, label: "!", ariaLabel: message };
+  markedEdges.set(edge, { message, edge: marked });
+  return marked;
+}
 
 export const Canvas = memo(function Canvas({ onAddAt }: { onAddAt: (type: string, at: Position) => void }) {
   const { store } = useEditorContext();
@@ -55,13 +65,17 @@ export const Canvas = memo(function Canvas({ onAddAt }: { onAddAt: (type: string
       return next;
     });
   }, [view.nodes, measureTick]);
+  const lastEdges = useRef<CanvasEdge[] | null>(null);
   const edges = useMemo(() => {
-    if (!problems.byEdge.size) return view.edges;
-    return view.edges.map((edge): CanvasEdge => {
-      const list = problems.byEdge.get(edge.id);
-      if (!list) return edge;
-      return { ...edge, className: `${edge.className ?? ""} has-problem`, label: "!", ariaLabel: list.map((p) => p.message).join("; ") };
-    });
+    const marked = !problems.byEdge.size
+      ? view.edges
+      : view.edges.map((edge): CanvasEdge => {
+          const list = problems.byEdge.get(edge.id);
+          if (!list) return edge;
+          return markedEdge(edge, list.map((p) => p.message).join("; "));
+        });
+    lastEdges.current = reuseIfSame(lastEdges.current, marked);
+    return lastEdges.current;
   }, [view.edges, problems]);
 
   const onNodesChange = useCallback(

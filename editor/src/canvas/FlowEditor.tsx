@@ -151,7 +151,33 @@ function Editor({ flowId, runId, flow, catalogue }: { flowId: string; runId?: st
     return freeSpot(store.getState().doc, { x: p.x - NODE_WIDTH / 2, y: p.y - NODE_HEIGHT / 2 });
   }, [reactFlow, store]);
 
-  const addAtCentre = useCallback((type: string) => store.addNode(type, viewportCentre()), [store, viewportCentre]);
+  /**
+   * Where a palette click puts a node: right of the selected node (flows read left to right, so
+   * adding a trigger then its next step lines them up ready to connect), panning to show both;
+   * with nothing selected, a free spot at the centre of the view.
+   */
+  const nextSpot = useCallback((): Position => {
+    const selectedId = store.singleSelectedNode();
+    const selected = selectedId ? reactFlow.getInternalNode(selectedId) : undefined;
+    const rect = document.querySelector(".plait-canvas")?.getBoundingClientRect();
+    if (selected && rect) {
+      const { x, y } = selected.internals.positionAbsolute;
+      const spot = freeSpot(store.getState().doc, { x: x + (selected.measured.width ?? NODE_WIDTH) + 80, y });
+      const topLeft = reactFlow.screenToFlowPosition({ x: rect.left, y: rect.top });
+      const bottomRight = reactFlow.screenToFlowPosition({ x: rect.right, y: rect.bottom });
+      const inView = spot.x >= topLeft.x && spot.y >= topLeft.y && spot.x + NODE_WIDTH <= bottomRight.x && spot.y + NODE_HEIGHT <= bottomRight.y;
+      if (!inView) {
+        // Bring both into view: centre on the pair, zooming out only as far as needed.
+        const width = spot.x + NODE_WIDTH - x;
+        const zoom = Math.min(reactFlow.getZoom(), (rect.width - 80) / width);
+        void reactFlow.setCenter(x + width / 2, y + NODE_HEIGHT, { zoom: Math.max(zoom, 0.4), duration: 200 });
+      }
+      return spot;
+    }
+    return viewportCentre();
+  }, [reactFlow, store, viewportCentre]);
+
+  const addAtCentre = useCallback((type: string) => store.addNode(type, nextSpot()), [store, nextSpot]);
   const addAt = useCallback((type: string, at: Position) => store.addNode(type, { x: at.x - NODE_WIDTH / 2, y: at.y - 20 }), [store]);
 
   const copy = useCallback(async () => {

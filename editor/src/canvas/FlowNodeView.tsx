@@ -30,7 +30,8 @@ export const FlowNodeView = memo(function FlowNodeView({ id, data, selected }: N
       data-testid={`node-${id}`}
       data-node-id={id}
       data-status={run?.status}
-      aria-label={`Node ${data.title || id}`}
+      role="group"
+      aria-label={`Node ${data.title || spec?.title || data.type} (${id})`}
     >
       <div className="plait-node-head">
         <span className="plait-node-icon" aria-hidden>{spec?.trigger ? "⚡" : categoryIcon(spec?.category)}</span>

@@ -1,6 +1,6 @@
 // The side panel for the one selected node: Settings (id, title, params, retry, timeout,
 // on_error, join) and Run (the running work's inspector).
-import { memo, useEffect, useMemo, useState } from "react";
+import { memo, useEffect, useMemo, useState, type ReactNode } from "react";
 import { hasJoin } from "../flow/catalogue";
 import type { EditorStore } from "../flow/editorStore";
 import type { ExpressionScope } from "../flow/expressions";
@@ -41,7 +41,7 @@ export function Inspector({ nodeId, session }: { nodeId: string; session: RunSes
           <header className="plait-inspector-head">
             <strong>{spec?.title ?? node.type}</strong>
             <span className="muted small">{node.type} v{node.version ?? spec?.version ?? 1}</span>
-            {spec?.description && <p className="muted small plait-description" title={spec.description}>{spec.description}</p>}
+            {spec?.description && <p className="muted small plait-description" title={plainText(spec.description)}>{withCode(spec.description)}</p>}
           </header>
           {general.length > 0 && (
             <ul className="plait-field-problems" data-testid="node-problems">
@@ -68,6 +68,18 @@ export function Inspector({ nodeId, session }: { nodeId: string; session: RunSes
       )}
     </aside>
   );
+}
+
+/** A catalogue description (docstring markup: ``code`` or `code`) with its code spans drawn as code. */
+function withCode(text: string): ReactNode[] {
+  return text.split(/``(.+?)``|`([^`]+)`/g).map((part, i) => {
+    if (i % 3 === 0) return part;
+    return part === undefined ? null : <code key={i}>{part}</code>;
+  });
+}
+
+function plainText(text: string): string {
+  return text.replace(/``(.+?)``/g, "$1").replace(/`([^`]+)`/g, "$1");
 }
 
 /** The node id, renamed on Enter/blur (edges follow); refused ids say why. */

@@ -3,6 +3,20 @@ import type { CatalogueIndex } from "../flow/catalogue";
 
 export const NODE_DRAG_TYPE = "application/x-plait-node-type";
 
+const CATEGORY_LABELS: Record<string, string> = {
+  triggers: "Triggers",
+  control: "Control",
+  data: "Data",
+  http: "HTTP",
+  util: "Utilities",
+  ai: "AI",
+};
+
+/** A catalogue category as people read it (`http` → "HTTP"); unknown ones are capitalised. */
+export function categoryLabel(category: string): string {
+  return CATEGORY_LABELS[category] ?? category.charAt(0).toUpperCase() + category.slice(1);
+}
+
 /** The node catalogue: search, categories; click adds at the viewport centre, or drag onto the canvas. */
 export const Palette = memo(function Palette({ catalogue, onAdd }: { catalogue: CatalogueIndex; onAdd: (type: string) => void }) {
   const [search, setSearch] = useState("");
@@ -22,8 +36,8 @@ export const Palette = memo(function Palette({ catalogue, onAdd }: { catalogue: 
       />
       <div className="plait-palette-list">
         {groups.map((group) => (
-          <section key={group.category} aria-label={`Category ${group.category}`}>
-            <h4>{group.category}</h4>
+          <section key={group.category} aria-label={categoryLabel(group.category)}>
+            <h4>{categoryLabel(group.category)}</h4>
             {group.nodes.map((spec) => (
               <button
                 key={spec.type}

@@ -300,7 +300,13 @@ function JsonField({ field, at, value, onChange, ctx }: FieldProps) {
           data-testid={`field-${path}`}
           aria-invalid={invalid || undefined}
           value={text}
-          placeholder={field.default !== undefined ? JSON.stringify(field.default) : field.examples[0] !== undefined ? String(field.examples[0]) : "JSON or text"}
+          placeholder={
+            field.default !== undefined && field.default !== null
+              ? JSON.stringify(field.default)
+              : field.examples[0] !== undefined
+                ? String(field.examples[0])
+                : "Text, or JSON ({…}, […], numbers)"
+          }
           onFocus={() => setDraft(formatJsonField(value))}
           onBlur={() => {
             setDraft(null);

@@ -99,6 +99,17 @@ export function toCanvasEdge(edge: FlowEdge, selected: boolean): CanvasEdge {
   return canvasEdge;
 }
 
+/**
+ * `next` when any item differs from `previous` (by identity), else `previous` itself. xyflow
+ * rebuilds its connection lookup whenever the edges array changes identity; a node drag must
+ * not hand it a fresh but equal array on every mouse move.
+ */
+export function reuseIfSame<T>(previous: readonly T[] | null, next: T[]): T[] {
+  if (!previous || previous.length !== next.length) return next;
+  for (let i = 0; i < next.length; i++) if (previous[i] !== next[i]) return next;
+  return previous as T[];
+}
+
 /** The canvas view of a document: notes first so they sit beneath the nodes. */
 export function toCanvas(doc: FlowDocument, selection: Selection = EMPTY_SELECTION): { nodes: CanvasNode[]; edges: CanvasEdge[] } {
   const nodes: CanvasNode[] = [];

@@ -160,3 +160,19 @@ describe("problems", () => {
     expect([index.errors, index.warnings]).toEqual([3, 1]);
   });
 });
+
+describe("reuseIfSame", () => {
+  it("keeps the previous array when every item is the same object", async () => {
+    const { reuseIfSame } = await import("./canvas");
+    const a = { id: "a" };
+    const b = { id: "b" };
+    const previous = [a, b];
+    expect(reuseIfSame(previous, [a, b])).toBe(previous);
+    const changed = [a, { id: "b" }];
+    expect(reuseIfSame(previous, changed)).toBe(changed);
+    const shorter = [a];
+    expect(reuseIfSame(previous, shorter)).toBe(shorter);
+    const fresh = [a];
+    expect(reuseIfSame(null, fresh)).toBe(fresh);
+  });
+});

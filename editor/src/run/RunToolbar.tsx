@@ -1,6 +1,5 @@
 // Run the flow, follow the shown run, run again from a node, read the generated code.
 import { useEffect, useMemo, useRef, useState } from "react";
-import { formatRoute } from "../app/routes";
 import { planRunFrom } from "../flow/runFrom";
 import { durationMs, formatDuration, isRunLive } from "../flow/runState";
 import type { FlowDocument, JsonValue } from "../flow/types";
@@ -197,9 +196,6 @@ export function RunToolbar({ session, flowId, document, selectedNodeId }: RunToo
       <button type="button" onClick={() => setCodeOpen(true)} title="The generated flow.py">
         Code
       </button>
-      <a className="run-history-link" href={formatRoute({ name: "runs", flowId })}>
-        Runs
-      </a>
       {codeOpen && <CodeViewer flowId={flowId} document={document} onClose={() => setCodeOpen(false)} />}
     </div>
   );

@@ -1,6 +1,6 @@
 import type { PublishedRoute, PublishedSchedule } from "../api/generated";
-import { pathFormUrl } from "./format";
-import { UrlLine } from "./ui";
+import { curlCommand, pathFormUrl, routeVariables } from "./format";
+import { CopyButton, UrlLine } from "./ui";
 
 /** A publication's routes with their full URLs (host form, and the path form any host serves). */
 export function RouteList({ routes, schedules, slug, stage }: {
@@ -16,6 +16,8 @@ export function RouteList({ routes, schedules, slug, stage }: {
     <ul className="scr-routes" aria-label="Routes">
       {routes.map((route) => {
         const alt = pathFormUrl(route.url, slug, stage);
+        const curl = curlCommand(route.method, alt ?? route.url);
+        const variables = routeVariables(route.path);
         return (
           <li key={`${route.node_id}-${route.method}-${route.path}`} data-testid="route" data-node-id={route.node_id}>
             <span className="scr-method">{route.method}</span>
@@ -26,6 +28,14 @@ export function RouteList({ routes, schedules, slug, stage }: {
                   or on any host of the router: <UrlLine url={alt} testId="route-path-url" />
                 </span>
               )}
+              <span className="muted small scr-try">
+                try it:{" "}
+                <span className="scr-url">
+                  <code data-testid="route-curl">{curl}</code>
+                  <CopyButton text={curl} />
+                </span>
+                {variables.length > 0 && <> — replace {variables.map((v) => `{${v}}`).join(", ")} with a value</>}
+              </span>
             </div>
             <span className="muted small">
               node <code>{route.node_id}</code> · {route.mode === "async" ? "answers 202 at once" : "answers with the flow's response"}

@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../api/http";
 import {
+  curlCommand,
   fieldErrors,
   formatAgo,
   formatDuration,
   pathFormUrl,
+  routeVariables,
   secretNameProblem,
   slugProblem,
   stageNameProblem,
@@ -83,5 +85,19 @@ describe("fieldErrors", () => {
     const taken = new ApiError(409, "conflict", "the slug is taken", { field: "slug" });
     expect(fieldErrors(taken, ["name", "slug"], "form")).toEqual({ slug: "the slug is taken" });
     expect(fieldErrors(new Error("boom"), ["slug"], "form")).toEqual({ form: "boom" });
+  });
+});
+
+describe("curlCommand and routeVariables", () => {
+  it("says the method unless it is GET and quotes the URL", () => {
+    expect(curlCommand("POST", "http://localhost:8080/p/hello/dev/hello/{name}")).toBe(
+      "curl -X POST 'http://localhost:8080/p/hello/dev/hello/{name}'",
+    );
+    expect(curlCommand("get", "http://localhost:8080/a")).toBe("curl 'http://localhost:8080/a'");
+  });
+  it("lists a path's variables, typed or not", () => {
+    expect(routeVariables("/orders/{id:int}/{rest:path}")).toEqual(["id", "rest"]);
+    expect(routeVariables("/hello/{name}")).toEqual(["name"]);
+    expect(routeVariables("/static")).toEqual([]);
   });
 });

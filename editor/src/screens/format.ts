@@ -91,6 +91,17 @@ export function pathFormUrl(url: string, slug: string, stage: string): string | 
   return `${scheme}${host.slice(prefix.length)}/p/${slug}/${stage}${path}`;
 }
 
+/** A curl command that calls a route (`-X` unless it is a GET); variables stay as `{name}`. */
+export function curlCommand(method: string, url: string): string {
+  const verb = method.toUpperCase();
+  return `curl ${verb === "GET" ? "" : `-X ${verb} `}'${url}'`;
+}
+
+/** The variables of a route path, `/hello/{name}/{id:int}` → `["name", "id"]`. */
+export function routeVariables(path: string): string[] {
+  return [...path.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}/g)].map((m) => m[1]!);
+}
+
 /** One sentence for people from anything thrown by an API call. */
 export function errorMessage(error: unknown): string {
   if (error instanceof ApiError) {
