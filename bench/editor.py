@@ -197,7 +197,17 @@ def summary(times: list[float]) -> dict[str, float]:
     }
 
 
-def measure(page: Any, url: str, repeat: int, steps: int) -> dict[str, Any]:
+def measure(
+    page: Any, url: str, repeat: int, steps: int, *, minimap: str | None = None, zoom_outs: int = 0
+) -> dict[str, Any]:
+    """First render (median of ``repeat`` loads), then a pan and a node drag. ``minimap`` sets
+    the user's mini map choice ("on"/"off", None: the default for the flow's size);
+    ``zoom_outs`` clicks the zoom-out control that many times before the gestures."""
+    page.goto(url.split("#")[0])
+    page.evaluate(
+        "([key, value]) => value ? localStorage.setItem(key, value) : localStorage.removeItem(key)",
+        ["plait.minimap", minimap],
+    )
     renders = []
     for _ in range(repeat):
         page.goto("about:blank")
@@ -205,12 +215,15 @@ def measure(page: Any, url: str, repeat: int, steps: int) -> dict[str, Any]:
         page.wait_for_selector(".react-flow__node", timeout=60_000)
         renders.append(page.evaluate(FIRST_RENDER_JS))
     first_render = statistics.median(r["ms"] for r in renders)
+    for _ in range(zoom_outs):
+        page.locator(".react-flow__controls-zoomout").click()
     page.wait_for_timeout(500)
+    in_dom = page.evaluate("document.querySelectorAll('.react-flow__node').length")
     pan = page.evaluate(GESTURE_JS, [".react-flow__pane", -400, -250, steps])
     drag = page.evaluate(GESTURE_JS, [".react-flow__node", 300, 200, steps])
     return {
         "first_render_ms": first_render,
-        "rendered_nodes": renders[-1]["rendered"],
+        "rendered_nodes": in_dom,
         "pan": summary(pan),
         "drag": summary(drag),
     }
@@ -246,16 +259,27 @@ def main() -> int:
         made = page.request.post(f"{base}/api/projects", data={"name": "Bench", "slug": "bench"})
         assert made.ok, made.text()
         project = made.json()
+        urls = {}
         for label, count in (("baseline", 10), ("large", args.nodes)):
             flow = page.request.post(
                 f"{base}/api/projects/{project['id']}/flows",
                 data={"name": label, "document": grid_flow(label, count)},
             )
             assert flow.ok, flow.text()
-            print(f"measuring the {label} flow ({count} nodes)…", file=sys.stderr)
-            results[label] = measure(
-                page, f"{base}/#/flows/{flow.json()['id']}", args.repeat, args.steps
-            )
+            urls[label] = (f"{base}/#/flows/{flow.json()['id']}", count)
+        # The default view of each flow, then the large one the hard ways: with the mini map
+        # shown (a user's choice; hidden by default above 300 nodes) and zoomed out until
+        # the whole grid is in view (every node rendered).
+        scenarios = [
+            ("baseline", "baseline", {}),
+            ("large", "large", {}),
+            ("large+minimap", "large", {"minimap": "on"}),
+            ("large zoomed out", "large", {"zoom_outs": 8}),
+        ]
+        for label, flow_label, options in scenarios:
+            url, count = urls[flow_label]
+            print(f"measuring {label} ({count} nodes)…", file=sys.stderr)
+            results[label] = measure(page, url, args.repeat, args.steps, **options)
             results[label]["nodes"] = count
         browser.close()
     base_r, large = results["baseline"], results["large"]
@@ -263,14 +287,15 @@ def main() -> int:
         print(json.dumps(results, indent=2))
         return 0
     print(
-        f"{'flow':10} {'nodes':>6} {'first render':>13} {'pan median/p95':>16} "
-        f"{'drag median/p95':>16}"
+        f"{'flow':17} {'nodes':>6} {'first render':>13} {'pan median/p95':>16} "
+        f"{'drag median/p95':>16} {'in DOM':>7}"
     )
     for label, r in results.items():
         print(
-            f"{label:10} {r['nodes']:>6} {r['first_render_ms']:>10.0f} ms "
+            f"{label:17} {r['nodes']:>6} {r['first_render_ms']:>10.0f} ms "
             f"{r['pan']['median_ms']:>6.1f}/{r['pan']['p95_ms']:<6.1f} ms "
-            f"{r['drag']['median_ms']:>6.1f}/{r['drag']['p95_ms']:<6.1f} ms"
+            f"{r['drag']['median_ms']:>6.1f}/{r['drag']['p95_ms']:<6.1f} ms "
+            f"{r['rendered_nodes']:>7}"
         )
     print(
         "large/baseline: first render "
@@ -283,7 +308,7 @@ def main() -> int:
     print(
         f"goals at {large['nodes']} nodes: first render ≤ {FIRST_RENDER_GOAL_MS:.0f} ms "
         f"{'met' if ok_render else 'MISSED'}; median frame ≤ {FRAME_GOAL_MS:.0f} ms "
-        f"{'met' if ok_frame else 'MISSED'} (visible nodes rendered: {large['rendered_nodes']})"
+        f"{'met' if ok_frame else 'MISSED'} (default view)"
     )
     return 0
 

@@ -1,7 +1,7 @@
 // The graph view: @xyflow/react in controlled mode over the store's document. xyflow's changes
 // come back as store actions (moves, selection); nothing of the document is kept here.
 import {
-  Background,
+  ControlButton,
   Controls,
   MiniMap,
   ReactFlow,
@@ -11,6 +11,7 @@ import {
   type NodeChange,
   type NodeTypes,
 } from "@xyflow/react";
+import { DotGrid } from "./DotGrid";
 import { memo, useCallback, useMemo, useRef, useState, type DragEvent } from "react";
 import { EMPTY_SELECTION, isNoteCanvasId, NOTE_PREFIX, reuseIfSame, toCanvas, type CanvasEdge, type CanvasNode, type Selection } from "../flow/canvas";
 import type { Position } from "../flow/types";
@@ -38,7 +39,13 @@ function markedEdge(edge: CanvasEdge, message: string): CanvasEdge {
   return marked;
 }
 
-export const Canvas = memo(function Canvas({ onAddAt }: { onAddAt: (type: string, at: Position) => void }) {
+export interface CanvasProps {
+  onAddAt: (type: string, at: Position) => void;
+  showMinimap: boolean;
+  onToggleMinimap: () => void;
+}
+
+export const Canvas = memo(function Canvas({ onAddAt, showMinimap, onToggleMinimap }: CanvasProps) {
   const { store } = useEditorContext();
   const doc = useEditorState(store, (s) => s.doc);
   const selection = useEditorState(store, (s) => s.selection);
@@ -191,9 +198,14 @@ export const Canvas = memo(function Canvas({ onAddAt }: { onAddAt: (type: string
         proOptions={PRO_OPTIONS}
         defaultEdgeOptions={{ interactionWidth: 16 }}
       >
-        <Background gap={20} />
-        <MiniMap pannable zoomable nodeColor={minimapColour} ariaLabel="Mini map" />
-        <Controls position="top-left" showInteractive={false} />
+        <DotGrid />
+        {showMinimap && <MiniMap pannable zoomable nodeColor={minimapColour} ariaLabel="Mini map" />}
+        <Controls position="top-left" showInteractive={false}>
+          <ControlButton onClick={onToggleMinimap} title={showMinimap ? "Hide the mini map (M)" : "Show the mini map (M)"}
+            aria-label={showMinimap ? "Hide the mini map" : "Show the mini map"} aria-pressed={showMinimap}>
+            ▦
+          </ControlButton>
+        </Controls>
       </ReactFlow>
     </div>
   );

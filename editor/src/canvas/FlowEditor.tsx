@@ -20,6 +20,7 @@ import { PublishDialog } from "../screens/PublishDialog";
 import { Canvas } from "./Canvas";
 import { EditorContext, useEditorState } from "./context";
 import { ConflictDialog, ShortcutsHelp } from "./dialogs";
+import { MINIMAP_KEY, minimapShown, readMinimapPreference, type MinimapPreference } from "../flow/viewPrefs";
 import { Inspector } from "./Inspector";
 import { Palette } from "./Palette";
 import { ProblemsPanel } from "./ProblemsPanel";
@@ -108,6 +109,20 @@ function Editor({ flowId, runId, flow, catalogue }: { flowId: string; runId?: st
 
   const [publishing, setPublishing] = useState(false);
   const [help, setHelp] = useState(false);
+  const nodeCount = useEditorState(store, (s) => s.doc.nodes.length);
+  const [minimapPreference, setMinimapPreference] = useState<MinimapPreference>(() =>
+    readMinimapPreference(typeof localStorage === "undefined" ? null : localStorage),
+  );
+  const showMinimap = minimapShown(minimapPreference, nodeCount);
+  const toggleMinimap = useCallback(() => {
+    const next = showMinimap ? "off" : "on";
+    setMinimapPreference(next);
+    try {
+      localStorage.setItem(MINIMAP_KEY, next);
+    } catch {
+      // Storage may be full or disabled: the choice then lasts for this page only.
+    }
+  }, [showMinimap]);
   const [conflictBusy, setConflictBusy] = useState(false);
   const [copied, setCopied] = useState<"ok" | "manual" | null>(null);
 
@@ -244,13 +259,14 @@ function Editor({ flowId, runId, flow, catalogue }: { flowId: string; runId?: st
       else if (!mod && (e.key === "Delete" || e.key === "Backspace")) store.deleteSelection();
       else if (!mod && e.shiftKey && e.code === "Digit1") fitView();
       else if (!mod && e.key === "?") setHelp(true);
+      else if (!mod && !e.shiftKey && !e.altKey && key === "m") toggleMinimap();
       else if (e.key === "Escape") store.clearSelection();
       else return;
       e.preventDefault();
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [store, copy, paste, fitView]);
+  }, [store, copy, paste, fitView, toggleMinimap]);
 
   const reloadTheirs = useCallback(async () => {
     setConflictBusy(true);
@@ -321,7 +337,7 @@ function Editor({ flowId, runId, flow, catalogue }: { flowId: string; runId?: st
         <div className="plait-editor-body">
           <Palette catalogue={catalogue} onAdd={addAtCentre} />
           <main className="plait-editor-main">
-            <Canvas onAddAt={addAt} />
+            <Canvas onAddAt={addAt} showMinimap={showMinimap} onToggleMinimap={toggleMinimap} />
             <ProblemsPanel onFocus={(nodeId) => {
               store.select({ nodes: new Set([nodeId]), edges: new Set(), notes: new Set() });
               const n = reactFlow.getInternalNode(nodeId);

@@ -34,6 +34,7 @@ export const SHORTCUTS: Array<[string, string]> = [
   ["Shift click", "Add to the selection"],
   ["Shift drag", "Box select"],
   ["Shift 1", "Fit the view"],
+  ["M", "Show or hide the mini map (hidden at first above 300 nodes)"],
   ["?", "This help"],
   ["Escape", "Clear the selection, close dialogs"],
 ];
