@@ -10,9 +10,9 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_KEY_CHARS = 32
@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     max_flow_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     session_days: int = Field(14, ge=1, le=365)
     run_workers: int = Field(8, ge=1, le=256)
+    # Scale-out (docs/scale.md). "local": runs execute in the process that accepts them
+    # (the embedded default); "bullmq": they go to `plait worker` processes over Redis.
+    queue: Literal["local", "bullmq"] = "local"
+    # A worker holds a job's lock for this long and renews it at half of it; a job whose
+    # worker died is found stalled within `queue_stalled_interval_s` of the lock running out
+    # and handed to another worker (so at most lock + interval, 30 s by default).
+    queue_lock_s: float = Field(20.0, ge=1.0, le=3600.0)
+    queue_stalled_interval_s: float = Field(10.0, ge=1.0, le=3600.0)
+    # How often the reconciler compares the database's active runs with the queue's jobs.
+    queue_reconcile_s: float = Field(15.0, ge=1.0, le=3600.0)
+    # The scheduler (inside `plait serve`, or `plait scheduler`): how often it looks for due
+    # firings, and how many missed firings a schedule set to catch up may start at most.
+    scheduler_tick_s: float = Field(1.0, ge=0.05, le=60.0)
+    scheduler_catch_up_max: int = Field(10, ge=0, le=1000)
 
     @field_validator("secret_key")
     @classmethod
@@ -51,6 +65,12 @@ class Settings(BaseSettings):
         if value is not None and len(value) < MIN_SECRET_KEY_CHARS:
             raise ValueError(f"must be at least {MIN_SECRET_KEY_CHARS} characters")
         return value
+
+    @model_validator(mode="after")
+    def _queue_needs_redis(self) -> Settings:
+        if self.queue == "bullmq" and not self.redis_url:
+            raise ValueError("PLAIT_QUEUE=bullmq needs PLAIT_REDIS_URL (redis://host:6379/0)")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -106,5 +126,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = "PLAIT_" + str(err["loc"][0]).upper() if err["loc"] else "a PLAIT_ setting"
-        raise SettingsError(f"bad setting {name}: {err['msg']}") from None
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:  # a rule across settings names them itself
+            raise SettingsError(f"bad settings: {message}") from None
+        name = "PLAIT_" + str(err["loc"][0]).upper()
+        raise SettingsError(f"bad setting {name}: {message}") from None
