@@ -41,19 +41,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = Path(os.environ.get("PLAIT_EDITOR_DIST", ROOT / "editor" / "dist"))
-CHROMIUM = os.environ.get("PLAIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    # Frames as long as their work, not a vsync tick.
-    "--disable-gpu-vsync",
-    "--disable-frame-rate-limit",
-]
+sys.path.insert(0, str(ROOT / "editor" / "tests"))
+from chromium import CHROMIUM  # noqa: E402
+from chromium import CHROMIUM_ARGS as TEST_ARGS  # noqa: E402
+
+# Frames as long as their work, not a vsync tick.
+CHROMIUM_ARGS = [*TEST_ARGS, "--disable-gpu-vsync", "--disable-frame-rate-limit"]
 LOGIN_LINK = re.compile(r"(http://\S+/api/auth/link\?token=\S+)")
 FIRST_RENDER_GOAL_MS = 1500.0
 FRAME_GOAL_MS = 16.0

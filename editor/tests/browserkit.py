@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from serverkit import Server
 
 EDITOR = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("PLAIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 ARTIFACTS = EDITOR / "test-artifacts"
 DIST = EDITOR / "dist"
 

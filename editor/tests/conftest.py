@@ -18,7 +18,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1] / "api" / "tests")]
 
-from browserkit import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DIST, login  # noqa: E402
+from browserkit import ARTIFACTS, DIST, login  # noqa: E402
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from serverkit import Server, free_port, running_server  # noqa: E402
 
 

@@ -1,13 +1,9 @@
 // The flow document (docs/schemas/flow-v1.schema.json) as the editor holds it. The editor keeps
 // documents in this shape end to end; the canvas view is derived from it (see ./canvas.ts).
 
-export type JsonValue =
-  | null
-  | boolean
-  | number
-  | string
-  | JsonValue[]
-  | { [key: string]: JsonValue };
+import type { JsonValue } from "../api/generated";
+
+export type { JsonValue };
 
 export type EdgeKind = "data" | "tool" | "memory" | "model";
 export type JoinMode = "all" | "any" | "first";
