@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from servicekit import unavailable
 START_TIMEOUT_S = 30.0
 
 
-def _wait(check: callable, what: str, timeout: float = START_TIMEOUT_S) -> None:  # type: ignore[valid-type]
+def _wait(check: Callable[[], bool], what: str, timeout: float = START_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
