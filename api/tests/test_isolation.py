@@ -92,6 +92,7 @@ class Seed:
     user_id: str
     token_id: str
     revision: int
+    schedule_id: str
     markers: set[str] = field(default_factory=set)
 
     def params(self) -> dict[str, Any]:
@@ -102,6 +103,7 @@ class Seed:
             "name": self.secret_name,
             "user_id": self.user_id,
             "token_id": self.token_id,
+            "schedule_id": self.schedule_id,
             "number": 1,
             "a": 1,
             "b": 2,
@@ -109,7 +111,7 @@ class Seed:
 
     def guessed(self) -> dict[str, Any]:
         """The same names under ids nobody has."""
-        ids = ("project_id", "flow_id", "user_id", "token_id")
+        ids = ("project_id", "flow_id", "user_id", "token_id", "schedule_id")
         return {**self.params(), **{key: guess() for key in ids}}
 
 
@@ -144,6 +146,19 @@ def seed(owner: Api) -> Seed:
         ok(owner.post(f"/api/flows/{flow['id']}/publish", json={"stage": stage["name"], **v}))
         for v in ({"version": 1}, {"version": 2})
     ]
+    # A second flow with a schedule, published on the extra stage too. Yearly, so its next
+    # fire times do not move while a case runs.
+    ticker = ok(
+        owner.post(
+            f"/api/projects/{project['id']}/flows",
+            json={"name": f"{t}-ticker", "document": _ticker()},
+        ),
+        201,
+    )
+    ticker_publication = ok(
+        owner.post(f"/api/flows/{ticker['id']}/publish", json={"stage": stage["name"]})
+    )
+    (schedule,) = ok(owner.get(f"/api/projects/{project['id']}/schedules"))
     secret = ok(
         owner.post(
             f"/api/projects/{project['id']}/secrets",
@@ -168,7 +183,12 @@ def seed(owner: Api) -> Seed:
         user_id=member["user_id"],
         token_id=token["id"],
         revision=flow["revision"],
+        schedule_id=schedule["id"],
         markers={
+            ticker["id"],
+            ticker_publication["id"],
+            ticker_publication["bundle_id"],
+            schedule["id"],
             t,
             workspace["id"],
             project["id"],
@@ -185,6 +205,22 @@ def seed(owner: Api) -> Seed:
             token["token"],
         },
     )
+
+
+def _ticker() -> dict[str, Any]:
+    """A flow that starts on a schedule (yearly, at midnight on 1 January)."""
+    return {
+        "schema_version": 1,
+        "name": "ticker",
+        "nodes": [
+            {"id": "tick", "type": "trigger.schedule", "params": {"cron": "0 0 1 1 *"}},
+            {"id": "note", "type": "data.template", "params": {"template": "tick"}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "tick", "source_port": "fired_at", "target": "note",
+             "target_port": "input"}
+        ],
+    }  # fmt: skip
 
 
 def snapshot(tenants: Tenants, s: Seed) -> dict[str, Any]:
@@ -209,6 +245,7 @@ def snapshot(tenants: Tenants, s: Seed) -> dict[str, Any]:
         "version": ok(owner.get(f"{flow}/versions/1")),
         "secrets": ok(owner.get(f"{project}/secrets")),
         "publications": ok(owner.get(f"{project}/stages/{s.stage_name}/publications")),
+        "schedules": ok(owner.get(f"{project}/schedules")),
         "values": values,
         "members": ok(owner.get("/api/workspaces/current/members")),
         # last_used_at moves whenever alpha's owner calls; the rest must not.
@@ -305,6 +342,10 @@ CASES = [
     ),
     Case("GET", "/api/projects/{project_id}/stages/{stage_name}/publications", "viewer"),
     Case("GET", "/api/projects/{project_id}/publications", "viewer"),
+    # schedules
+    Case("GET", "/api/projects/{project_id}/schedules", "viewer"),
+    Case("POST", "/api/projects/{project_id}/schedules/{schedule_id}/pause", "editor"),
+    Case("POST", "/api/projects/{project_id}/schedules/{schedule_id}/resume", "editor"),
     # secrets
     Case(
         "POST",
@@ -394,6 +435,7 @@ def test_lists_never_hold_the_other_workspaces_rows(tenants: Tenants) -> None:
             api.get(f"/api/flows/{own.flow_id}/versions"),
             api.get(f"/api/projects/{own.project_id}/stages/{own.stage_name}/publications"),
             api.get(f"/api/projects/{own.project_id}/publications"),
+            api.get(f"/api/projects/{own.project_id}/schedules"),
             api.get("/api/workspaces/current/members"),
             api.get("/api/workspaces/current/tokens"),
         ]

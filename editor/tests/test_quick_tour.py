@@ -18,10 +18,22 @@ from playwright.sync_api import expect
 RUN_URL = re.compile(r"#/flows/([^/]+)/runs/([0-9a-f]+)$")
 
 
+def settled_boxes(page, *locators) -> list[dict]:
+    """The locators' boxes once they stop moving: a palette click may pan the view to show
+    the new node (a 200 ms animation), and a drag measured mid-pan misses its target."""
+    boxes = [locator.bounding_box() for locator in locators]
+    for _ in range(100):
+        page.wait_for_timeout(50)
+        again = [locator.bounding_box() for locator in locators]
+        if again == boxes and all(again):
+            return again
+        boxes = again
+    raise AssertionError(f"the canvas kept moving: {boxes}")
+
+
 def drag(page, source, target) -> None:
     """Drag with the real mouse, in steps (xyflow starts a connection on intermediate moves)."""
-    first, second = source.bounding_box(), target.bounding_box()
-    assert first and second
+    first, second = settled_boxes(page, source, target)
     x1, y1 = first["x"] + first["width"] / 2, first["y"] + first["height"] / 2
     x2, y2 = second["x"] + second["width"] / 2, second["y"] + second["height"] / 2
     page.mouse.move(x1, y1)

@@ -10,7 +10,7 @@ from plait.nodes import NODES
 PORTS = {
     "trigger.manual": ([], ["payload"]),
     "trigger.webhook": ([], ["body", "query", "headers", "path_params", "method", "path"]),
-    "trigger.schedule": ([], ["fired_at"]),
+    "trigger.schedule": ([], ["fired_at", "fired_at_local"]),
     "data.set": (["input"], ["output"]),
     "data.template": (["input"], ["text"]),
     "control.if": (["input"], ["true", "false"]),

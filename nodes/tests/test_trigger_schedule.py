@@ -96,3 +96,34 @@ async def test_a_bad_fired_at_fails(run_node):
         await run_node(ScheduleTrigger, {"cron": "0 * * * *"}, trigger_payload={"fired_at": "soon"})
 
     assert caught.value.kind == "invalid_inputs"
+
+
+async def test_fired_at_local_is_the_same_instant_in_the_schedules_zone(run_node):
+    out = await run_node(
+        ScheduleTrigger,
+        {"cron": "30 1 * * *", "timezone": "Europe/London"},
+        trigger_payload={"fired_at": "2026-10-25T00:30:00+00:00"},
+    )
+
+    assert out.fired_at == "2026-10-25T00:30:00+00:00"
+    assert out.fired_at_local == "2026-10-25T01:30:00+01:00"
+
+
+def test_misfire_policy_defaults_to_skip():
+    params = ScheduleTrigger.Params.model_validate({"cron": "0 9 * * *"})
+
+    assert (params.misfire, params.catch_up_max, params.misfire_grace_s) == ("skip", 10, 60)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"misfire": "all"}, "'skip' or 'catch_up'"),
+        ({"catch_up_max": 0}, "greater than or equal to 1"),
+        ({"catch_up_max": 1001}, "less than or equal to 1000"),
+        ({"misfire_grace_s": -1}, "greater than or equal to 0"),
+    ],
+)
+def test_refuses_bad_misfire_settings(extra, message):
+    with pytest.raises(ValidationError, match=message):
+        ScheduleTrigger.Params.model_validate({"cron": "0 9 * * *", **extra})

@@ -49,6 +49,13 @@ export interface ErrorResponse {
   error: ErrorInfo;
 }
 
+export interface FireTime {
+  /** The instant, in UTC. */
+  utc: string;
+  /** The same instant in the schedule's time zone, ISO-8601 with its offset. */
+  local: string;
+}
+
 export interface FlowCreate {
   /** The flow's name; it is written into the document's `name`. Leave out to use the document's own name. */
   name?: string | null;
@@ -398,6 +405,38 @@ export interface RunReplay {
   /** The version to run; the draft if unset. */
   version?: number | null;
   wait_s?: number | null;
+}
+
+export interface SchedulePublic {
+  /** Stable across republishing: one schedule per stage, flow and node. */
+  id: string;
+  project_id: string;
+  stage: string;
+  flow_id: string;
+  flow_name: string;
+  /** The published version whose node this is. */
+  version: number;
+  /** The `trigger.schedule` node runs start at. */
+  node_id: string;
+  cron: string;
+  /** The IANA zone the expression is read in. */
+  timezone: string;
+  /** Firings missed while no scheduler ran: skipped, or caught up. */
+  misfire: "skip" | "catch_up";
+  /** With `catch_up`, the most missed firings started, after the platform's cap (`PLAIT_SCHEDULER_CATCH_UP_MAX`). */
+  catch_up_max: number;
+  /** A firing this late or less still fires. */
+  misfire_grace_s: number;
+  paused: boolean;
+  paused_at: string | null;
+  /** The fire time of the latest firing. */
+  last_fired_at: FireTime | null;
+  /** The run the latest firing started. */
+  last_run_id: string | null;
+  /** The next 5 fire times from now (none start while paused). */
+  next_fire_times: Array<FireTime>;
+  /** Why the schedule cannot fire (e.g. an expression no date matches). */
+  error?: string | null;
 }
 
 export interface SecretCreate {
@@ -795,4 +834,19 @@ export function secretsDelete(params: { project_id: string; name: string }): Pro
 /** List node types (`GET /api/nodes`). */
 export function nodesList(): Promise<Catalogue> {
   return request<Catalogue>(`/api/nodes`, { method: "GET" });
+}
+
+/** A project's published schedules (`GET /api/projects/{project_id}/schedules`). */
+export function schedulesList(params: { project_id: string; stage?: string | null }): Promise<Array<SchedulePublic>> {
+  return request<Array<SchedulePublic>>(`/api/projects/${encodeURIComponent(params.project_id)}/schedules`, { method: "GET", query: { stage: params.stage } });
+}
+
+/** Pause a schedule (`POST /api/projects/{project_id}/schedules/{schedule_id}/pause`). */
+export function schedulesPause(params: { project_id: string; schedule_id: string }): Promise<SchedulePublic> {
+  return request<SchedulePublic>(`/api/projects/${encodeURIComponent(params.project_id)}/schedules/${encodeURIComponent(params.schedule_id)}/pause`, { method: "POST" });
+}
+
+/** Resume a schedule (`POST /api/projects/{project_id}/schedules/{schedule_id}/resume`). */
+export function schedulesResume(params: { project_id: string; schedule_id: string }): Promise<SchedulePublic> {
+  return request<SchedulePublic>(`/api/projects/${encodeURIComponent(params.project_id)}/schedules/${encodeURIComponent(params.schedule_id)}/resume`, { method: "POST" });
 }

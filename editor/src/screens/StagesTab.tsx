@@ -8,15 +8,18 @@ import {
   publishPromote,
   publishRollback,
   publishUnpublish,
+  schedulesList,
   workspacesListMembers,
   type ProjectPublic,
   type PublicationPublic,
+  type SchedulePublic,
   type StagePublic,
 } from "../api/generated";
 import { href } from "../app/navigation";
 import { useSession } from "../app/session";
 import { errorMessage, fieldErrors, stageNameProblem } from "./format";
 import { RouteList } from "./Routes";
+import { ScheduleList } from "./Schedules";
 import { Ago, ConfirmDialog, ErrorBanner, Field, Modal } from "./ui";
 
 /** The stages every project keeps; the API refuses to delete them. */
@@ -42,6 +45,7 @@ function usePublisherNames(): (userId: string | null) => string {
 export function StagesTab({ project }: { project: ProjectPublic }) {
   const [stages, setStages] = useState<StagePublic[] | null>(null);
   const [active, setActive] = useState<PublicationPublic[]>([]);
+  const [schedules, setSchedules] = useState<SchedulePublic[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [adding, setAdding] = useState(false);
   const [deleting, setDeleting] = useState<StagePublic | null>(null);
@@ -51,12 +55,14 @@ export function StagesTab({ project }: { project: ProjectPublic }) {
 
   const load = useCallback(async () => {
     try {
-      const [stageList, publications] = await Promise.all([
+      const [stageList, publications, scheduleList] = await Promise.all([
         projectsListStages({ project_id: project.id }),
         publishList({ project_id: project.id }),
+        schedulesList({ project_id: project.id }),
       ]);
       setStages(stageList);
       setActive(publications);
+      setSchedules(scheduleList);
       setError(null);
       setVersion((v) => v + 1);
     } catch (e) {
@@ -85,6 +91,7 @@ export function StagesTab({ project }: { project: ProjectPublic }) {
           stage={stage}
           stages={stages}
           publications={active.filter((p) => p.stage === stage.name)}
+          schedules={schedules.filter((s) => s.stage === stage.name)}
           reloadKey={version}
           publisher={publisher}
           onChanged={load}
@@ -108,11 +115,12 @@ export function StagesTab({ project }: { project: ProjectPublic }) {
   );
 }
 
-function StageCard({ project, stage, stages, publications, reloadKey, publisher, onChanged, onDelete }: {
+function StageCard({ project, stage, stages, publications, schedules, reloadKey, publisher, onChanged, onDelete }: {
   project: ProjectPublic;
   stage: StagePublic;
   stages: StagePublic[];
   publications: PublicationPublic[];
+  schedules: SchedulePublic[];
   reloadKey: number;
   publisher: (userId: string | null) => string;
   onChanged: () => Promise<void>;
@@ -164,6 +172,8 @@ function StageCard({ project, stage, stages, publications, reloadKey, publisher,
           key={publication.id}
           project={project}
           publication={publication}
+          schedules={schedules.filter((s) => s.flow_id === publication.flow_id)}
+          onSchedulesChanged={onChanged}
           stages={stages}
           history={(history ?? []).filter((h) => h.flow_id === publication.flow_id)}
           publisher={publisher}
@@ -213,9 +223,11 @@ function StageCard({ project, stage, stages, publications, reloadKey, publisher,
   );
 }
 
-function PublicationItem({ project, publication, stages, history, publisher, onUnpublish, onRollback, onPromote }: {
+function PublicationItem({ project, publication, schedules, onSchedulesChanged, stages, history, publisher, onUnpublish, onRollback, onPromote }: {
   project: ProjectPublic;
   publication: PublicationPublic;
+  schedules: SchedulePublic[];
+  onSchedulesChanged: () => Promise<void>;
   stages: StagePublic[];
   history: PublicationPublic[];
   publisher: (userId: string | null) => string;
@@ -251,7 +263,12 @@ function PublicationItem({ project, publication, stages, history, publisher, onU
         <a className="scr-linkbtn" href={href({ name: "runs", flowId: publication.flow_id })}>Runs</a>
         <button className="danger" onClick={onUnpublish}>Unpublish</button>
       </div>
-      <RouteList routes={publication.routes} schedules={publication.schedules} slug={project.slug} stage={publication.stage} />
+      {/* The schedules' live state (next fire times, pause) replaces their plain cron lines once loaded. */}
+      {(publication.routes.length > 0 || schedules.length === 0) && (
+        <RouteList routes={publication.routes} schedules={schedules.length > 0 ? [] : publication.schedules}
+          slug={project.slug} stage={publication.stage} />
+      )}
+      {schedules.length > 0 && <ScheduleList projectId={project.id} schedules={schedules} onChanged={onSchedulesChanged} />}
       <div className="scr-publication-actions">
         <form onSubmit={(e) => { e.preventDefault(); if (rollbackTo) void run(() => onRollback(Number(rollbackTo))); }}>
           <label className="scr-inline">

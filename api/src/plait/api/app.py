@@ -25,6 +25,7 @@ from .routes import (
     projects,
     publish,
     runs,
+    schedules,
     secrets,
     workspaces,
     ws,
@@ -111,6 +112,7 @@ def create_app(platform: Platform, *, migrate: bool = True) -> FastAPI:
     errors.install(app)
     for module in (health, auth, workspaces, projects, flows, publish, runs, secrets, nodes, ws):
         app.include_router(module.router, prefix="/api")
+    app.include_router(schedules.router, prefix="/api")
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
     return app
 

@@ -7,7 +7,8 @@ Three groups of verbs, one program (the reference is ``docs/cli.md``):
   compile it into a bundle and run it with the engine, keeping large values under
   ``PLAIT_DATA_DIR`` (default ``./.plait``) and, on request, the run's events in a
   JSON-lines file it can resume from.
-* **The platform, on its database** — ``serve`` (``serve.py``), ``admin create-token``,
+* **The platform, on its database** — ``serve`` (``serve.py``; or its parts as separate
+  processes: ``api``, ``router``, …), ``migrate``, ``admin create-token``,
   ``export`` and ``import`` (``portability.py``): read the ``PLAIT_*`` settings and
   migrate the database before they touch it.
 * **A running server** — ``login``, ``logout``, ``projects list``, ``flows list``,
@@ -243,8 +244,9 @@ def _main(
 ) -> None:
     """Plait: run workflow files on your own machine, or serve the whole platform.
 
-    On files: validate, compile, run, resume, nodes. The platform: serve, admin,
-    export, import (on the database, no server needed). A running server: login,
+    On files: validate, compile, run, resume, nodes. The platform: serve (or api,
+    router, ... as separate processes), migrate, admin, export, import (on the
+    database, no server needed). A running server: login,
     projects, flows, runs. A flow is a JSON document of nodes and edges
     (ARCHITECTURE.md §3); the reference is docs/cli.md. Try:
 
@@ -949,11 +951,19 @@ def serve_command(
             help="On the first start, make the project 'sample' from examples/.",
         ),
     ] = True,
+    scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--scheduler/--no-scheduler",
+            help="Fire the schedules of published flows in this process; turn it off when"
+            " a `plait scheduler` runs elsewhere (several may run; each firing happens once).",
+        ),
+    ] = True,
     log_level: LogLevelOption = LogLevel.info,
     access_log: AccessLogOption = False,
 ) -> None:
-    """Start the platform: the API, the editor, the router and the run workers, in one
-    process.
+    """Start the platform: the API, the editor, the router, the scheduler and the run
+    workers, in one process.
 
     The API and the editor listen on --port, the router (published webhook routes, on
     hosts {project}-{stage}.localhost or paths /p/{project}/{stage}/…) on --router-port.
@@ -980,7 +990,9 @@ def serve_command(
     from .serve import ServeError, ServeOptions, serve
 
     platform = _migrated(Platform(settings))
-    options = ServeOptions(sample=sample, log_level=log_level.value, access_log=access_log)
+    options = ServeOptions(
+        sample=sample, scheduler=scheduler, log_level=log_level.value, access_log=access_log
+    )
     try:
         code = serve(platform, options, sys.stdout)
     except ServeError as exc:
@@ -1033,6 +1045,230 @@ def router_command(
     except ServeError as exc:
         _fail(str(exc), EXIT_FAILED)
     raise typer.Exit(code)
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            max=256,
+            metavar="N",
+            help="Runs executed at once [default: PLAIT_RUN_WORKERS, else 8].",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: LogLevelOption = LogLevel.info,
+) -> None:
+    """Execute runs from the queue (PLAIT_QUEUE=bullmq): the scaled shape's workers.
+
+    Start as many as you like, on any machines that reach the same PostgreSQL
+    (PLAIT_DATABASE_URL) and Redis (PLAIT_REDIS_URL). A run whose worker dies is
+    resumed by another within PLAIT_QUEUE_LOCK_S + PLAIT_QUEUE_STALLED_INTERVAL_S. Prints
+    one "ready" line once it fetches runs; SIGTERM (or Ctrl-C) stops it gracefully: runs
+    at work get a grace period, the others are handed back to the queue at once.
+
+    Examples:
+
+        PLAIT_QUEUE=bullmq PLAIT_REDIS_URL=redis://redis:6379/0 \\
+          PLAIT_DATABASE_URL=postgresql://plait@db/plait plait worker --concurrency 16
+    """
+    import logging
+
+    settings = _settings(run_workers=concurrency)
+    if settings.queue != "bullmq":
+        _fail(
+            "plait worker executes runs from the queue: set PLAIT_QUEUE=bullmq and"
+            " PLAIT_REDIS_URL (plait serve runs runs itself when PLAIT_QUEUE=local)"
+        )
+    # Plait's own loggers at the level asked for; libraries' (alembic, bullmq) warnings.
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("plait").setLevel(log_level.value.upper())
+    from .platform import Platform
+    from .runs.queue import run_worker
+
+    platform = _migrated(Platform(settings))
+    raise typer.Exit(run_worker(platform, concurrency=settings.run_workers, out=sys.stdout))
+
+
+# -- api and migrate: the control plane of a scaled installation ---------------------------
+
+
+def _revisions(platform: Platform) -> tuple[str | None, str]:
+    """(the database's migration revision, None when it has none; the latest one)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .db.migrate import alembic_config
+
+    engine = platform.db.engine
+    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
+    try:
+        if platform.db.is_sqlite:  # SQLite makes the file, not its folder
+            platform.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _fail(
+            f"cannot open the database {_database_name(platform)}: {reason}"
+            " (check PLAIT_DATABASE_URL and PLAIT_DATA_DIR)",
+            EXIT_FAILED,
+        )
+    return current, str(script.get_current_head())
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database to the latest migration, then exit.
+
+    Safe to run again: an up-to-date database is left as it is. The other platform
+    commands migrate on start too; run this once before starting several processes
+    (`plait api`, `plait router`, `plait worker`, `plait scheduler`) on one new database,
+    so they do not race to make it.
+
+    Examples:
+
+        plait migrate
+        PLAIT_DATABASE_URL=postgresql://plait:plait@localhost/plait plait migrate
+    """
+    from .platform import Platform
+
+    platform = Platform(_settings())
+    try:
+        before, _ = _revisions(platform)
+        _migrated(platform)
+        after, _ = _revisions(platform)
+    finally:
+        platform.db.dispose()
+    name = _database_name(platform)
+    if before == after:
+        typer.echo(f"✓ {name} is up to date (revision {after})")
+    else:
+        typer.echo(f"✓ migrated {name} from {before or 'an empty database'} to revision {after}")
+
+
+@app.command("api")
+def api_command(
+    host: HostOption = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            "-p",
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="Port of the API and the editor [default: PLAIT_PORT, else 8000].",
+            show_default=False,
+        ),
+    ] = None,
+    migrate: Annotated[
+        bool,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Migrate the database first; with --no-migrate, refuse an unmigrated one.",
+        ),
+    ] = True,
+    sample: Annotated[
+        bool,
+        typer.Option(
+            "--sample/--no-sample",
+            help="On the first start, make the project 'sample' from examples/.",
+        ),
+    ] = True,
+    log_level: LogLevelOption = LogLevel.info,
+    access_log: AccessLogOption = False,
+) -> None:
+    """Start the control plane alone: the API and the editor, no router, no scheduler.
+
+    The process a scaled installation runs beside `plait router`, `plait worker` and
+    `plait scheduler` (docker-compose.yml, README "Scale out"). With PLAIT_QUEUE=bullmq the
+    runs it accepts are only enqueued, for the workers. Migrates the database first unless
+    --no-migrate; like `plait serve`, the first start makes a workspace, its owner and the
+    sample projects, and every start prints a one-time login link for the owner. Stop it
+    with Ctrl-C or SIGTERM: open requests may finish, then it exits 0.
+
+    Examples:
+
+        plait api
+        plait api --host 0.0.0.0 --no-migrate
+        PLAIT_DATABASE_URL=postgresql://plait@db/plait PLAIT_QUEUE=bullmq \\
+            PLAIT_REDIS_URL=redis://redis:6379/0 plait api
+    """
+    settings = _settings(host=host, port=port)
+    from .platform import Platform
+    from .serve import ServeError, ServeOptions, serve_api
+
+    platform = Platform(settings)
+    if migrate:
+        _migrated(platform)
+    else:
+        current, head = _revisions(platform)
+        if current != head:
+            state = f"at revision {current}" if current else "not migrated (empty)"
+            _fail(
+                f"the database {_database_name(platform)} is {state}, not at the latest"
+                f" revision {head}; run `plait migrate` first, or start without --no-migrate",
+                EXIT_FAILED,
+            )
+    options = ServeOptions(sample=sample, log_level=log_level.value, access_log=access_log)
+    try:
+        code = serve_api(platform, options, sys.stdout)
+    except ServeError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    raise typer.Exit(code)
+
+
+# -- scheduler -----------------------------------------------------------------------------
+
+
+@app.command("scheduler")
+def scheduler_command(log_level: LogLevelOption = LogLevel.info) -> None:
+    """Fire the schedules of published flows: a process that only schedules.
+
+    Every trigger.schedule node of a flow published on a stage starts a run at its cron
+    times, read in its IANA time zone and compared in UTC (docs/scheduler.md). The runs go
+    to the dispatcher the settings choose: with PLAIT_QUEUE=bullmq to the `plait worker`
+    processes, with the local queue into this process. Several schedulers may run on one
+    database: each firing happens exactly once. Start `plait serve --no-scheduler` (or
+    `plait api`) beside it. Prints one "ready" line; SIGTERM or Ctrl-C stops it after the
+    firing in progress, exit 0.
+
+    Examples:
+
+        plait scheduler
+        PLAIT_QUEUE=bullmq PLAIT_REDIS_URL=redis://redis:6379/0 \\
+          PLAIT_DATABASE_URL=postgresql://plait@db/plait plait scheduler
+    """
+    import logging
+
+    settings = _settings()
+    from .scheduling.clock import clock_from_env
+
+    try:
+        clock = clock_from_env()
+    except ValueError as exc:
+        _fail(str(exc))
+    from .platform import Platform
+    from .scheduling.scheduler import run_process
+
+    platform = _migrated(Platform(settings))
+    # Configured after migrating, so alembic's start-up chatter stays out of the log.
+    logging.basicConfig(
+        level=log_level.value.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    raise typer.Exit(run_process(platform, sys.stdout, clock=clock))
 
 
 # -- admin ---------------------------------------------------------------------------------

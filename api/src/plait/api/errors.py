@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .db.session import UNREACHABLE, unreachable_reason
+
 log = logging.getLogger(__name__)
 
 _STATUS_CODES = {
@@ -23,7 +25,10 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     422: "invalid",
     429: "rate_limited",
+    503: "unavailable",
 }
+# Clients (and load balancers) try again after this many seconds when the database is down.
+RETRY_AFTER_S = 2
 
 
 class ApiError(Exception):
@@ -68,6 +73,26 @@ def install(app: FastAPI) -> None:
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         message = f"{'.'.join(first['loc'][1:]) or 'body'}: {first['msg']}"
         return JSONResponse(error_body("invalid", message, details), status_code=422)
+
+    @app.exception_handler(UNREACHABLE[0])
+    @app.exception_handler(UNREACHABLE[1])
+    async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        # Nothing was committed for this request: the client can send it again.
+        log.warning(
+            "%s %s: the database cannot be reached (%s); answered 503",
+            request.method,
+            request.url.path,
+            unreachable_reason(exc),
+        )
+        return JSONResponse(
+            error_body(
+                "database_unavailable",
+                "the database cannot be reached right now; nothing was changed, try again"
+                " in a moment",
+            ),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -548,11 +548,14 @@ class RunRecorder:
 
 
 class PlatformRunStarter:
-    """``RunStarter`` on the platform's dispatcher (in this process).
+    """``RunStarter`` on the platform's dispatcher.
 
-    Watches the event store's durable batches for the runs it waits on: the first
+    Listens to the dispatcher's durable events for the runs it waits on: the first
     ``node.succeeded`` of an ``http.respond`` node answers, a terminal run event ends
-    the wait without an answer.
+    the wait without an answer. With the local dispatcher they come from this process's
+    event store; with BullMQ (``PLAIT_QUEUE=bullmq``) the run executes on a worker, which
+    publishes them, once durable, on this process's reply channel named in the job — so
+    the answer reaches the process that holds the request (docs/scale.md).
     """
 
     def __init__(self, platform: Platform, *, status_base_url: str | None = None) -> None:
@@ -560,30 +563,23 @@ class PlatformRunStarter:
         self.status_base_url = (status_base_url or platform.settings.base_url).rstrip("/")
         self.recorder = RunRecorder(platform)
         self._waiters: dict[str, _Waiter] = {}
-        self._watched_store: Any = None
+        self._watched: Any = None
 
     def _dispatcher(self) -> Any:
         dispatcher = self.platform.dispatcher
         if dispatcher is None:
             raise RuntimeError("the run dispatcher is not started")
-        store = getattr(dispatcher, "store", None)
-        if store is not None and store is not self._watched_store:
-            self._watch(store)
+        if dispatcher is not self._watched:
+            # Durable events of the runs this process dispatched: from its own event
+            # store (local dispatcher), or from the workers over this process's reply
+            # channel (BullMQ dispatcher).
+            dispatcher.add_listener(self._on_durable)
+            self._watched = dispatcher
         return dispatcher
 
-    def _watch(self, store: Any) -> None:
-        """Chain onto the store's ``on_durable`` callback (the dispatcher's own, which
-        publishes live events, still runs first)."""
-        previous: Callable[[list[RunEvent]], None] | None = store.on_durable
-
-        def on_durable(events: list[RunEvent]) -> None:
-            if previous is not None:
-                previous(events)
-            if self._waiters:
-                self._observe(events)
-
-        store.on_durable = on_durable
-        self._watched_store = store
+    def _on_durable(self, events: list[RunEvent]) -> None:
+        if self._waiters:
+            self._observe(events)
 
     def _observe(self, events: Iterable[RunEvent]) -> None:
         waiters = self._waiters

@@ -2,9 +2,10 @@
 runs left behind by a killed server. Started and stopped by the app's lifespan.
 
 A hub or dispatcher already set on the platform is used as it is (tests and embedders
-inject their own); otherwise the embedded defaults are built from the settings: the
-in-process hub, or Redis pub/sub when ``PLAIT_REDIS_URL`` is set, and the local
-dispatcher with ``PLAIT_RUN_WORKERS`` workers.
+inject their own); otherwise they are built from the settings: the in-process hub, or
+Redis pub/sub when ``PLAIT_REDIS_URL`` is set; the local dispatcher with
+``PLAIT_RUN_WORKERS`` workers, or with ``PLAIT_QUEUE=bullmq`` the BullMQ dispatcher,
+which only enqueues: ``plait worker`` processes execute the runs (docs/scale.md).
 
 ``platform.route_events`` (``routing.RouteEvents``) is set here too, so publishing can
 invalidate the router's cached route tables: in the process, and over Redis pub/sub when
@@ -16,8 +17,8 @@ from __future__ import annotations
 import logging
 
 from .platform import Platform
-from .runs.dispatcher import DEFAULT_GRACE_S, LocalRunDispatcher
-from .runs.hub import LocalHub, RedisHub
+from .runs.dispatcher import DEFAULT_GRACE_S, LocalRunDispatcher, RunDispatcher
+from .runs.hub import LocalHub, RedisHub, RunEventHub
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,17 @@ async def start(platform: Platform) -> None:
 
     await route_events(platform).start()
     if platform.dispatcher is None:
-        platform.dispatcher = LocalRunDispatcher(platform, platform.hub)
+        platform.dispatcher = make_dispatcher(platform, platform.hub)
     await platform.dispatcher.start()
+
+
+def make_dispatcher(platform: Platform, hub: RunEventHub) -> RunDispatcher:
+    """The dispatcher ``settings.queue`` asks for."""
+    if platform.settings.queue == "bullmq":
+        from .runs.queue import QueueDispatcher
+
+        return QueueDispatcher(platform, hub)
+    return LocalRunDispatcher(platform, hub)
 
 
 async def stop(platform: Platform, *, grace_s: float = DEFAULT_GRACE_S) -> None:

@@ -12,7 +12,8 @@ gracefully: both servers refuse new connections, open requests get a bounded tim
 finish, the lifespan's shutdown runs, and the process exits 0.
 
 ``serve_router`` is ``plait router``: the router alone, with its own dispatcher, on the
-same settings and database.
+same settings and database. ``serve_api`` is ``plait api``: the API and the editor alone,
+the control plane of a scaled installation (ARCHITECTURE.md §2).
 
 This module is imported only by the ``serve`` command, so it may import the server's
 libraries at the top.
@@ -258,8 +259,13 @@ def _display(host: str) -> str:
     return "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
 
 
-def banner(platform: Platform, info: StartInfo, editor_dist: Path | None) -> str:
-    """The lines printed once the server listens; the login link stands out."""
+def banner(
+    platform: Platform, info: StartInfo, editor_dist: Path | None, *, router_here: bool = True
+) -> str:
+    """The lines printed once the server listens; the login link stands out.
+
+    ``router_here`` is False for ``plait api``: the router is another process.
+    """
     settings = platform.settings
     base = settings.base_url
     hours = int(LOGIN_LINK_TTL.total_seconds() // 3600)
@@ -285,6 +291,8 @@ def banner(platform: Platform, info: StartInfo, editor_dist: Path | None) -> str
         if settings.router_port
         else "off (--router-port 0)"
     )
+    if not router_here:
+        router = f"{router_url(platform)}/… from `plait router`, a process of its own"
     demo = None
     if info.demo:
         demo = (
@@ -302,7 +310,7 @@ def banner(platform: Platform, info: StartInfo, editor_dist: Path | None) -> str
     ]
     lines = [
         "",
-        f"  Plait {__version__} is running at {base}",
+        f"  Plait {'' if router_here else 'API '}{__version__} is running at {base}",
         "",
         f"  Log in with this one-time link (valid {hours} hours, for the workspace owner):",
         "",
@@ -408,6 +416,9 @@ def _log_config(level: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ServeOptions:
     sample: bool = True
+    # The scheduler task (scheduling.scheduler), in `plait serve` only; off when a
+    # `plait scheduler` process of its own fires the schedules.
+    scheduler: bool = True
     log_level: str = "info"
     access_log: bool = False
 
@@ -427,6 +438,42 @@ async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
     # uvicorn calls sys.exit when the app's start-up fails (it logged why).
     with contextlib.suppress(SystemExit):
         await server.serve(sockets=[sock])
+
+
+def _start_scheduler(platform: Platform, server: uvicorn.Server) -> asyncio.Future[None] | None:
+    """The scheduler task, handing its runs to the dispatcher the lifespan started; it
+    stops as soon as the server is asked to (before the dispatcher stops)."""
+    if not server.started:
+        return None
+    from .scheduling.clock import clock_from_env
+    from .scheduling.scheduler import Scheduler
+
+    async def dispatch(run_id: str) -> None:
+        dispatcher = platform.dispatcher
+        if dispatcher is None:  # stopping: the run stays queued for the next start
+            raise RuntimeError("the server is stopping")
+        await dispatcher.dispatch(run_id)
+
+    try:
+        clock = clock_from_env()
+    except ValueError as exc:
+        log.error("the scheduler is off: %s", exc)
+        return None
+    scheduler = Scheduler(platform, dispatch, clock=clock)
+
+    async def watch() -> None:
+        while not server.should_exit:
+            await asyncio.sleep(0.05)
+        scheduler.stop()
+
+    async def run() -> None:
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await scheduler.run()
+        finally:
+            watcher.cancel()
+
+    return asyncio.ensure_future(run())
 
 
 def serve(platform: Platform, options: ServeOptions, out: TextIO) -> int:
@@ -464,7 +511,10 @@ def serve(platform: Platform, options: ServeOptions, out: TextIO) -> int:
             if server.started:
                 out.write(banner(platform, info, editor_dist))
                 out.flush()
+            scheduling = _start_scheduler(platform, server) if options.scheduler else None
             await task
+            if scheduling is not None:
+                await scheduling
             if router_task is not None:
                 if router is not None:
                     router.should_exit = True
@@ -517,5 +567,42 @@ def serve_router(platform: Platform, options: ServeOptions, out: TextIO) -> int:
         platform.db.dispose()
     if not server.started:
         sys.stderr.write("error: the router did not start; the log above says why\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def serve_api(platform: Platform, options: ServeOptions, out: TextIO) -> int:
+    """``plait api``: the control plane alone — the API and the editor on ``settings.port``,
+    no router and no scheduler — until SIGTERM or Ctrl-C; return the exit code.
+
+    Like ``serve`` it makes the first workspace (and the sample and demo projects) on a
+    first start and prints a login link. The runs it accepts go to the dispatcher the
+    settings choose: with ``PLAIT_QUEUE=bullmq`` they are only enqueued, for ``plait
+    worker``. The database must be migrated. ``ServeError`` when it cannot listen.
+    """
+    settings = platform.settings
+    sock = bind_socket(settings.host, settings.port)
+    try:
+        info = prepare(platform, sample=options.sample)
+        editor_dist = find_editor_dist()
+        config = _config(build_app(platform, editor_dist), options, lifespan="on")
+        server = PlaitServer(config)
+
+        async def main() -> None:
+            task = asyncio.ensure_future(_serve(server, sock))
+            while not server.started and not task.done():
+                await asyncio.sleep(0.01)
+            if server.started:
+                out.write(banner(platform, info, editor_dist, router_here=False))
+                out.flush()
+            await task
+
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(main())
+    finally:
+        sock.close()
+        platform.db.dispose()
+    if not server.started:
+        sys.stderr.write("error: the API did not start; the log above says why\n")
         return EXIT_FAILED
     return EXIT_OK

@@ -114,6 +114,9 @@ _SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # An origin as browsers send it: scheme://host[:port], no path, no trailing slash.
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
 MAX_WEBHOOK_TIMEOUT_S = 3600
+# The most missed firings a schedule may ask to catch up on; the platform's
+# PLAIT_SCHEDULER_CATCH_UP_MAX may lower it further.
+MAX_CATCH_UP = 1000
 
 
 def _header_name(value: str) -> str:
@@ -460,8 +463,17 @@ class ScheduleTrigger(Node):
 
     ``cron`` is a 5-field expression (minute, hour, day of month, month, day of week;
     e.g. ``0 9 * * MON-FRI`` for 9:00 on weekdays), read in ``timezone`` (an IANA name
-    such as ``Europe/Paris``) so that schedules follow daylight-saving changes.
-    ``fired_at`` is the time the firing was due, as ISO-8601 in UTC.
+    such as ``Europe/Paris``) so that schedules follow daylight-saving changes, as
+    Debian cron does: a daily time that a change skips (02:30 when clocks jump from 2 to
+    3) fires at the first minute after the jump, and one that a change repeats fires
+    once, at its first occurrence; hourly and finer schedules fire at every real instant.
+    ``fired_at`` is the time the firing was due, as ISO-8601 in UTC; ``fired_at_local``
+    the same instant in ``timezone``.
+
+    ``misfire`` says what happens to firings missed while no scheduler ran: ``skip``
+    (the default) drops them, ``catch_up`` fires the ``catch_up_max`` most recent ones,
+    oldest first (at most ``PLAIT_SCHEDULER_CATCH_UP_MAX`` whatever is set here). A
+    firing late by ``misfire_grace_s`` or less is not missed.
     """
 
     spec = NodeSpec(
@@ -479,6 +491,24 @@ class ScheduleTrigger(Node):
             examples=["0 9 * * MON-FRI"],
         )
         timezone: str = Field(default="UTC", description="IANA time zone, e.g. Europe/Paris.")
+        misfire: Literal["skip", "catch_up"] = Field(
+            default="skip",
+            description="Firings missed while no scheduler ran: skip them, or catch up on"
+            " the most recent ones.",
+        )
+        catch_up_max: int = Field(
+            default=10,
+            ge=1,
+            le=MAX_CATCH_UP,
+            description="With catch_up, fire at most this many missed firings (oldest first).",
+        )
+        misfire_grace_s: int = Field(
+            default=60,
+            ge=0,
+            le=86_400,
+            description="A firing at most this many seconds late still fires; later, it"
+            " counts as missed.",
+        )
 
         @field_validator("cron")
         @classmethod
@@ -497,21 +527,30 @@ class ScheduleTrigger(Node):
                 ) from None
             return timezone
 
+    params: Params
+
     class Outputs(BaseModel):
         fired_at: str = Field(description="When the firing was due, ISO-8601 in UTC.")
+        fired_at_local: str = Field(
+            description="The same instant in the schedule's time zone, ISO-8601 with offset."
+        )
 
     async def run(self, inputs: BaseModel, ctx: RunContext) -> Outputs:
         payload: Any = ctx.trigger_payload
         fired_at = payload.get("fired_at") if isinstance(payload, dict) else None
-        if fired_at is None:
-            return self.Outputs(fired_at=datetime.now(UTC).isoformat())
-        try:
-            when = datetime.fromisoformat(str(fired_at))
-        except ValueError:
-            raise NodeError(
-                KIND_INVALID_INPUTS, f"fired_at {fired_at!r} is not an ISO-8601 date-time"
-            ) from None
-        # The scheduler works in UTC; a time without an offset is taken to be UTC.
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return self.Outputs(fired_at=when.astimezone(UTC).isoformat())
+        if fired_at is None:  # run by hand: it fires now
+            when = datetime.now(UTC)
+        else:
+            try:
+                when = datetime.fromisoformat(str(fired_at))
+            except ValueError:
+                raise NodeError(
+                    KIND_INVALID_INPUTS, f"fired_at {fired_at!r} is not an ISO-8601 date-time"
+                ) from None
+            # The scheduler works in UTC; a time without an offset is taken to be UTC.
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+        local = when.astimezone(ZoneInfo(self.params.timezone))
+        return self.Outputs(
+            fired_at=when.astimezone(UTC).isoformat(), fired_at_local=local.isoformat()
+        )

@@ -322,6 +322,37 @@ class ScheduleEntry(Base):
     params: Mapped[dict[str, Any]]
 
 
+class ScheduleState(Base):
+    """What the scheduler keeps of one schedule, across publications (docs/scheduler.md).
+
+    A schedule is a ``trigger.schedule`` node of a flow on a stage: republishing the flow
+    makes new ``ScheduleEntry`` rows, but the same (stage, flow, node) keeps this row, so
+    pausing and the firing cursor survive it. The id is derived from that triple
+    (``scheduling.schedule_id``), so it is known before the row exists. A firing's run and
+    the move of ``checked_through`` commit in one transaction.
+    """
+
+    __tablename__ = "schedule_states"
+    __table_args__ = (UniqueConstraint("stage_id", "flow_id", "node_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    stage_id: Mapped[str] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"))
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    node_id: Mapped[str] = mapped_column(String(200))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_at: Mapped[datetime | None]
+    paused_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Every fire time up to and including this one is decided (fired or skipped).
+    checked_through: Mapped[datetime | None]
+    last_fired_at: Mapped[datetime | None]
+    last_run_id: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
 __all__ = [
     "ROLES",
     "RUN_STATUSES",
@@ -338,6 +369,7 @@ __all__ = [
     "Run",
     "RunEventRow",
     "ScheduleEntry",
+    "ScheduleState",
     "Secret",
     "Stage",
     "User",

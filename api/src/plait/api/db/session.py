@@ -7,7 +7,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+# What a driver raises when the database cannot be reached (refused, dropped, shutting
+# down): a reason to wait and try again, not a bug in what was asked.
+UNREACHABLE = (OperationalError, InterfaceError)
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """The driver's first line about why the database could not be reached."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

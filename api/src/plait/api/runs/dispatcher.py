@@ -7,10 +7,14 @@ that dies is found ``queued`` or ``running`` on the next start and executed, or 
 from its durable events without running a succeeded node again.
 
 ``RunDispatcher`` is the interface; ``LocalRunDispatcher`` runs runs as asyncio tasks in
-this process, at most ``settings.run_workers`` at a time (the embedded default). A
-dispatcher over BullMQ implements the same interface at scale, with job id = run id +
-resume sequence, so a duplicate delivery is harmless; here a run id dispatched while it
-is already in hand is ignored for the same reason.
+this process, at most ``settings.run_workers`` at a time (the embedded default). The
+BullMQ dispatcher (``queue.py``) implements the same interface at scale, with job id =
+run id + resume sequence, so a duplicate delivery is harmless; here a run id dispatched
+while it is already in hand is ignored for the same reason. ``plait worker`` executes
+the queue's runs with a ``LocalRunDispatcher`` that does not resume left-behind runs at
+start (the queue and its reconciler say what to run) and *claims* a run it resumes
+(one durable event first), so two executors can never both go on from the same events:
+the second one's claim conflicts on ``UNIQUE(run_id, seq)`` and it lets the run go.
 
 Every terminal status is an event: a run cancelled before it started, or one that cannot
 start (its flow no longer compiles), gets its ``run.cancelled`` / ``run.failed`` event
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +41,7 @@ from plait.node_runner.execution_plan import ExecutionPlan
 from plait.node_runner.state import NODE_TERMINAL, NodeStatus, rebuild
 
 from ..db.models import Flow, FlowVersion, Run
+from ..db.session import UNREACHABLE
 from ..platform import Platform
 from ..services.runs import MAX_CHILD_DEPTH
 from .children import DatabaseChildRuns
@@ -43,7 +49,7 @@ from .hub import RunEventHub
 from .kv import DatabaseKeyValueStore
 from .plans import PlanCache
 from .secrets import ProjectSecrets
-from .store import DatabaseEventStore, StoreClosed
+from .store import CURRENT_RUN, DatabaseEventStore, RunFenced, StoreClosed
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,8 @@ ACTIVE_STATUSES = ("queued", "running")
 DEFAULT_GRACE_S = 10.0
 # How long a signal for a run about to start (or resume) waits for it.
 SIGNAL_WAIT_S = 5.0
+# A run stopped by a database outage is tried again this often until the database answers.
+OUTAGE_RETRY_S = 1.0
 
 
 class DispatcherClosed(RuntimeError):
@@ -91,6 +99,14 @@ class RunDispatcher(Protocol):
         """Deliver a signal to a running run; False when it is not running."""
         ...
 
+    def add_listener(self, listener: Callable[[list[RunEvent]], None]) -> None:
+        """Call ``listener`` (on the event loop) with durable events of the runs this
+        process dispatched: at least every ``http.respond`` node's ``node.succeeded``
+        and every run's terminal event (the router answers requests from them)."""
+
+
+RunListener = Callable[[list[RunEvent]], None]
+
 
 @dataclass(slots=True)
 class RunSpec:
@@ -130,13 +146,104 @@ class _Owner:
     plan: ExecutionPlan | None = None
 
 
-class LocalRunDispatcher:
+class RunEventWriter:
+    """What every dispatcher shares: the database event store, live events of what it
+    writes, listeners, and ending a run that no engine here executes.
+
+    Subclasses say whether a run is executed in this process (``_is_live``) and give
+    its result (``_outcome``).
+    """
+
+    def __init__(self, platform: Platform, hub: RunEventHub, *, plans: PlanCache | None) -> None:
+        self.platform = platform
+        self.hub = hub
+        self.plans = plans or PlanCache(platform.registry)
+        self.store = DatabaseEventStore(
+            platform.db, outcome=self._outcome, on_durable=self._publish, on_fenced=self._fenced
+        )
+        self._owners: dict[str, _Owner] = {}
+        self._listeners: list[RunListener] = []
+        self._closing = False
+
+    def add_listener(self, listener: RunListener) -> None:
+        self._listeners.append(listener)
+
+    def _is_live(self, run_id: str) -> bool:
+        return False
+
+    def _outcome(self, run_id: str) -> Any:
+        return None
+
+    def _fenced(self, run_ids: set[str]) -> None:
+        return None
+
+    async def _end_outside_engine(self, run_id: str, etype: str, error: dict[str, Any]) -> bool:
+        """End a run the engine is not executing, with its terminal event (and a
+        ``node.cancelled`` for each node left undecided). False when it already ended,
+        or when another writer (an executor) wrote the run's next event first."""
+        if self._closing:
+            return False
+        found = await asyncio.to_thread(self._owner_and_events, run_id)
+        if found is None:
+            return False
+        owner, events = found
+        state = rebuild(events, run_id)
+        if state.finished:
+            return False
+        seq = state.seq
+        closing: list[RunEvent] = []
+        for node_id, record in state.nodes.items():
+            if record.status not in NODE_TERMINAL:
+                seq += 1
+                closing.append(RunEvent(run_id, seq, ev.NODE_CANCELLED, node_id, {"reason": etype}))
+        closing.append(RunEvent(run_id, seq + 1, etype, None, {"error": error}))
+        self._owners.setdefault(run_id, owner)
+        # On the run's behalf, so a conflict with an executor's write is ours to see.
+        token = CURRENT_RUN.set(run_id)
+        try:
+            for event in closing:
+                self.store.append(event)
+            await self.store.flush()
+        except RunFenced:
+            return False
+        finally:
+            CURRENT_RUN.reset(token)
+            if not self._is_live(run_id):
+                self._owners.pop(run_id, None)
+                self.store.forget(run_id)
+        return True
+
+    def _owner_and_events(self, run_id: str) -> tuple[_Owner, list[RunEvent]] | None:
+        with self.platform.db.sessions() as session:
+            run = session.get(Run, run_id)
+            if run is None or run.status not in ACTIVE_STATUSES:
+                return None
+            owner = _Owner(run.workspace_id, run.flow_id)
+        return owner, self.store.load_sync(run_id)
+
+    def _publish(self, events: list[RunEvent]) -> None:
+        groups: defaultdict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for event in events:
+            owner = self._owners.get(event.run_id)
+            if owner is not None:
+                groups[owner.workspace_id, owner.flow_id].append(event.to_dict())
+        for (workspace_id, flow_id), batch in groups.items():
+            self.hub.publish(workspace_id, flow_id, batch)
+        for listener in self._listeners:
+            try:
+                listener(events)
+            except Exception:
+                log.exception("a run event listener failed")
+
+
+class LocalRunDispatcher(RunEventWriter):
     """Runs runs in this process: asyncio tasks, at most ``workers`` at a time.
 
     One ``Executor`` serves every run, with the database event store, the platform's
     blob store and, per run, the project's secrets, the flow's key-value store and
-    durable child runs. It assumes it is the only executor of the database's runs (the
-    embedded, one-process shape); at scale, runs go through the BullMQ dispatcher.
+    durable child runs. As ``plait serve``'s dispatcher it assumes it is the only
+    executor of the database's runs and resumes those left behind at start; in a
+    ``plait worker`` (``resume_left_behind=False, claim=True``) the queue gives it runs.
     """
 
     def __init__(
@@ -146,29 +253,34 @@ class LocalRunDispatcher:
         *,
         workers: int | None = None,
         plans: PlanCache | None = None,
+        resume_left_behind: bool = True,
+        claim: bool = False,
+        name: str = "this process",
     ) -> None:
-        self.platform = platform
-        self.hub = hub
-        self.plans = plans or PlanCache(platform.registry)
-        self.store = DatabaseEventStore(
-            platform.db, outcome=self._outcome, on_durable=self._publish
-        )
+        super().__init__(platform, hub, plans=plans)
+        self.name = name
         self.executor = Executor(
             platform.registry,
             store=self.store,
             blobs=platform.blobs,
             allow_private_networks=platform.settings.allow_private_networks,
         )
+        self.resume_left_behind = resume_left_behind
+        self.claim = claim
+        # Top-level runs that stopped because the database could not be reached. As the
+        # only executor (``resume_left_behind``) this dispatcher tries them again itself;
+        # in a worker, the queue worker hands them back to the queue.
+        self.outages: set[str] = set()
         self._slots = asyncio.Semaphore(workers or platform.settings.run_workers)
         self._jobs: dict[str, _Job] = {}
-        self._owners: dict[str, _Owner] = {}
         self._accepting = False
-        self._closing = False
 
     # -- the RunDispatcher interface -------------------------------------------------------
 
     async def start(self) -> None:
         self._accepting = True
+        if not self.resume_left_behind:
+            return
         left = await asyncio.to_thread(self._left_behind)
         if left:
             log.info("resuming %d run(s) left queued or running", len(left))
@@ -283,13 +395,44 @@ class LocalRunDispatcher:
         except asyncio.CancelledError:
             if not (job.cancel_requested or self._closing):
                 raise
+        except RunFenced:
+            if job.run_id not in self.store.unavailable:
+                log.info("run %s: left to the executor that wrote its events first", job.run_id)
         except StoreClosed:
             pass  # stopping: the run resumes on the next start
+        except UNREACHABLE as exc:
+            log.warning(
+                "run %s: the database cannot be reached (%s); trying again in %g s",
+                job.run_id,
+                exc.__class__.__name__,
+                OUTAGE_RETRY_S,
+            )
+            self.store.unavailable.add(job.run_id)
         except Exception:
             log.exception("run %s: dispatch failed", job.run_id)
         finally:
             self._jobs.pop(job.run_id, None)
+            self.store.forget(job.run_id)
+            if job.run_id in self.store.unavailable:
+                self.store.unavailable.discard(job.run_id)
+                self._after_outage(job)
             job.done.set()
+
+    def _after_outage(self, job: _Job) -> None:
+        # A child run is resumed by its parent, which the outage stopped as well (its
+        # node waiting for the child runs again and finds it).
+        if job.child or self._closing:
+            return
+        self.outages.add(job.run_id)
+        if self.resume_left_behind:
+            asyncio.get_running_loop().call_later(OUTAGE_RETRY_S, self._retry, job.run_id)
+
+    def _retry(self, run_id: str) -> None:
+        if run_id not in self.outages or not self._accepting or self._closing:
+            return
+        self.outages.discard(run_id)
+        task = asyncio.get_running_loop().create_task(self.dispatch(run_id))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _run(self, job: _Job) -> None:
         job.waiting = False
@@ -307,6 +450,8 @@ class LocalRunDispatcher:
             return  # stopping: it stays queued (or running) for the next start
         owner = _Owner(spec.workspace_id, spec.flow_id, spec.plan)
         self._owners[run_id] = owner
+        # The engine's tasks inherit it: a flush knows on whose behalf it waits.
+        CURRENT_RUN.set(run_id)
         job.children = DatabaseChildRuns(self, spec)
         services = RunServices(
             secrets=spec.secrets,
@@ -315,6 +460,8 @@ class LocalRunDispatcher:
         )
         job.live = True
         try:
+            if self.claim and spec.resume:
+                await self._claim(run_id)
             if spec.resume:
                 await self.executor.resume(spec.plan, run_id, services=services)
             else:
@@ -389,43 +536,24 @@ class LocalRunDispatcher:
             )
             return [(run_id, parent is not None) for run_id, parent in rows]
 
-    async def _end_outside_engine(self, run_id: str, etype: str, error: dict[str, Any]) -> bool:
-        """End a run the engine is not executing, with its terminal event (and a
-        ``node.cancelled`` for each node left undecided). False when it already ended."""
-        if self._closing:
-            return False
-        found = await asyncio.to_thread(self._owner_and_events, run_id)
-        if found is None:
-            return False
-        owner, events = found
-        state = rebuild(events, run_id)
-        if state.finished:
-            return False
-        seq = state.seq
-        closing: list[RunEvent] = []
-        for node_id, record in state.nodes.items():
-            if record.status not in NODE_TERMINAL:
-                seq += 1
-                closing.append(RunEvent(run_id, seq, ev.NODE_CANCELLED, node_id, {"reason": etype}))
-        closing.append(RunEvent(run_id, seq + 1, etype, None, {"error": error}))
-        self._owners.setdefault(run_id, owner)
-        try:
-            for event in closing:
-                self.store.append(event)
-            await self.store.flush()
-        finally:
-            job = self._jobs.get(run_id)
-            if job is None or not job.live:
-                self._owners.pop(run_id, None)
-        return True
+    async def _claim(self, run_id: str) -> None:
+        """Write one event at the run's next ``seq`` before resuming it: of two executors
+        resuming the same events, only one can (the other gets ``RunFenced``)."""
+        seq = await asyncio.to_thread(self.store.last_seq, run_id)
+        self.store.append(
+            RunEvent(run_id, seq + 1, ev.NODE_LOG, None, {"message": f"claimed by {self.name}"})
+        )
+        await self.store.flush()
 
-    def _owner_and_events(self, run_id: str) -> tuple[_Owner, list[RunEvent]] | None:
-        with self.platform.db.sessions() as session:
-            run = session.get(Run, run_id)
-            if run is None or run.status not in ACTIVE_STATUSES:
-                return None
-            owner = _Owner(run.workspace_id, run.flow_id)
-        return owner, self.store.load_sync(run_id)
+    def _is_live(self, run_id: str) -> bool:
+        job = self._jobs.get(run_id)
+        return job is not None and job.live
+
+    def _fenced(self, run_ids: set[str]) -> None:
+        # Stop them now, not at their next flush: a node that only waits (a timer) would
+        # otherwise go on holding the run. Their last events go nowhere (fenced).
+        for run_id in run_ids:
+            self.executor.cancel(run_id)
 
     # -- store callbacks (on the event loop) -----------------------------------------------
 
@@ -437,12 +565,3 @@ class LocalRunDispatcher:
         if owner is None or owner.plan is None or state is None:
             return None
         return RunResult(state, owner.plan, self.platform.blobs).outputs(resolve_blobs=False)
-
-    def _publish(self, events: list[RunEvent]) -> None:
-        groups: defaultdict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for event in events:
-            owner = self._owners.get(event.run_id)
-            if owner is not None:
-                groups[owner.workspace_id, owner.flow_id].append(event.to_dict())
-        for (workspace_id, flow_id), batch in groups.items():
-            self.hub.publish(workspace_id, flow_id, batch)

@@ -181,9 +181,19 @@ class RedisHub:
 
     async def start(self) -> None:
         from redis.asyncio import Redis
+        from redis.exceptions import RedisError
 
         self._client = Redis.from_url(self.url)
-        await self._client.ping()  # fail at start-up, with a clear error, not at first use
+        try:
+            await self._client.ping()  # fail at start-up, with a clear error, not at first use
+        except (RedisError, OSError) as exc:
+            await self._client.aclose()
+            self._client = None
+            where = self.url.rsplit("@", 1)[-1]  # no password in the message
+            raise ConnectionError(
+                f"live events: cannot reach Redis at {where} ({exc}); start Redis or check"
+                " PLAIT_REDIS_URL"
+            ) from None
         self._pubsub = self._client.pubsub()
         self._publisher = asyncio.get_running_loop().create_task(self._publish_loop())
 

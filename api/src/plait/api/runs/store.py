@@ -13,25 +13,39 @@ it running, a terminal event sets its status, times, error and result, so a row 
 says more or less than its durable events.
 
 Database I/O runs in a worker thread, so the event loop keeps running nodes meanwhile.
+
+**Fencing.** ``run_events`` has ``UNIQUE(run_id, seq)``: two executors that both believe
+they hold a run (a worker that lost its queue lock while paused, and the one that took
+the run over; or a worker and an API process that cancelled the run) cannot both write
+its next event. The batch that loses is not failed: the losing run's events are dropped,
+the run is *fenced* here (its later appends are dropped too), ``on_fenced`` is told, and
+a ``flush`` made on behalf of that run (``CURRENT_RUN``) raises ``RunFenced``, so the
+engine stops before it starts another node on a run that is not its own any more.
+
+**Outages.** A batch that still cannot be written after the retries because the database
+is unreachable is not kept to fail the runs later: its runs are released the same way
+(their unwritten events are lost as in a crash) and listed in ``unavailable``; their
+dispatcher resumes them from their durable events once the database answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from plait.node_runner import events as ev
 from plait.node_runner.events import RunEvent
 
 from ..db.models import Base
-from ..db.session import Database
+from ..db.session import UNREACHABLE, Database, unreachable_reason
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +68,17 @@ FIRST_RETRY_PAUSE_S = 0.05
 
 class StoreClosed(RuntimeError):
     """The store was closed (the server is stopping): nothing more becomes durable."""
+
+
+class RunFenced(StoreClosed):
+    """Another writer wrote this run's next event first: this executor must let it go."""
+
+
+# The run on whose behalf the current task works. The dispatcher sets it when it starts
+# executing a run; the engine's node tasks inherit it, so ``flush`` knows whose it is.
+CURRENT_RUN: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "plait_current_run", default=None
+)
 
 
 def timestamp(ts: float) -> datetime:
@@ -87,6 +112,8 @@ class DatabaseEventStore:
             Called on the event loop, when the batch is taken.
         on_durable: called with each committed batch, in commit order, on the event
             loop (the dispatcher publishes them as live events).
+        on_fenced: called on the event loop with the runs fenced by a batch (see the
+            module docstring), so their executor stops them.
         linger_s: events nobody flushes are written this long after they were appended,
             so a long idempotent node still shows as started in the editor.
     """
@@ -97,11 +124,19 @@ class DatabaseEventStore:
         *,
         outcome: Callable[[str], Any] | None = None,
         on_durable: Callable[[list[RunEvent]], None] | None = None,
+        on_fenced: Callable[[set[str]], None] | None = None,
         linger_s: float = 0.05,
     ) -> None:
         self.db = db
         self.outcome = outcome
         self.on_durable = on_durable
+        self.on_fenced = on_fenced
+        # Runs whose events this store no longer writes: fenced by a conflict, or
+        # released by their executor (handed to another process).
+        self._fenced: set[str] = set()
+        # Runs released because the database could not be reached (see the docstring);
+        # their dispatcher takes them out when it has seen to them.
+        self.unavailable: set[str] = set()
         self.linger_s = linger_s
         self._buffer: list[RunEvent] = []
         # Events ever appended, and how many of them are settled (committed, or dropped
@@ -120,6 +155,8 @@ class DatabaseEventStore:
     def append(self, event: RunEvent) -> None:
         if self._closed:
             return  # stopping: the run stays resumable from what was durable
+        if event.run_id in self._fenced:
+            return  # not this process's run any more
         self._buffer.append(event)
         self._appended += 1
         if self._timer is None and self.linger_s > 0:
@@ -137,6 +174,9 @@ class DatabaseEventStore:
             # Shielded: a cancelled caller (its run was cancelled) must not cancel the
             # write that other runs' events ride on.
             await asyncio.shield(self._writer)
+        run_id = CURRENT_RUN.get()
+        if run_id is not None and run_id in self._fenced:
+            raise RunFenced(f"run {run_id}: another executor wrote its events first")
 
     async def load(self, run_id: str) -> list[RunEvent]:
         return await asyncio.to_thread(self.load_sync, run_id)
@@ -149,6 +189,30 @@ class DatabaseEventStore:
         """``load`` for callers already in a worker thread."""
         with self.db.engine.connect() as connection:
             return read_events(connection, run_id, after_seq=after_seq, limit=limit)
+
+    def last_seq(self, run_id: str) -> int:
+        """The ``seq`` of the run's last durable event (0 when it has none)."""
+        with self.db.engine.connect() as connection:
+            seq = connection.scalar(
+                select(func.max(_EVENTS.c.seq)).where(_EVENTS.c.run_id == run_id)
+            )
+        return int(seq or 0)
+
+    def fenced(self, run_id: str) -> bool:
+        """True when this store no longer writes the run's events."""
+        return run_id in self._fenced
+
+    def release(self, run_id: str) -> None:
+        """Write no more events of ``run_id`` (its executor hands it to another process);
+        events appended and not yet written are dropped as well."""
+        self._fenced.add(run_id)
+        kept = [e for e in self._buffer if e.run_id != run_id]
+        self._settled += len(self._buffer) - len(kept)
+        self._buffer = kept
+
+    def forget(self, run_id: str) -> None:
+        """The run's executor is done with it: forget that it was fenced."""
+        self._fenced.discard(run_id)
 
     @property
     def pending(self) -> int:
@@ -199,7 +263,19 @@ class DatabaseEventStore:
                 ]
                 changes = self._run_changes(batch)
                 try:
-                    dropped = await asyncio.to_thread(self._commit, rows, changes)
+                    dropped, fenced = await asyncio.to_thread(self._commit, rows, changes)
+                except UNREACHABLE as exc:
+                    runs = {e.run_id for e in batch}
+                    self._settled += len(batch)
+                    log.error(
+                        "the database cannot be reached (%s); %d run(s) stop here and resume"
+                        " from their durable events once it answers",
+                        unreachable_reason(exc),
+                        len(runs),
+                    )
+                    self.unavailable |= runs
+                    self._fence(runs, conflict=False)
+                    return
                 except BaseException:
                     # Not durable: put the batch back in front, so a later flush retries it
                     # in order. (Cancelled only when the loop shuts down.)
@@ -207,8 +283,11 @@ class DatabaseEventStore:
                     raise
                 self._settled += len(batch)
                 self.batches += 1
-                self.events_written += len(batch) - len(dropped)
+                dropped |= fenced
+                self.events_written += sum(e.run_id not in dropped for e in batch)
                 durable = [e for e in batch if e.run_id not in dropped] if dropped else batch
+                if fenced:
+                    self._fence(fenced)
                 if self.on_durable is not None and durable:
                     try:
                         self.on_durable(durable)
@@ -218,6 +297,23 @@ class DatabaseEventStore:
             self._writer = None
             if self._buffer and self._timer is None and not self._closed and self.linger_s > 0:
                 self._timer = asyncio.get_running_loop().call_later(self.linger_s, self._on_linger)
+
+    def _fence(self, run_ids: set[str], *, conflict: bool = True) -> None:
+        self._fenced |= run_ids
+        kept = [e for e in self._buffer if e.run_id not in run_ids]
+        self._settled += len(self._buffer) - len(kept)
+        self._buffer = kept
+        for run_id in sorted(run_ids) if conflict else ():
+            log.warning(
+                "run %s: another executor wrote its next event first (seq conflict);"
+                " this process stops executing it",
+                run_id,
+            )
+        if self.on_fenced is not None:
+            try:
+                self.on_fenced(run_ids)
+            except Exception:
+                log.exception("stopping fenced runs failed")
 
     def _run_changes(self, batch: Iterable[RunEvent]) -> dict[str, dict[str, Any]]:
         """The ``runs`` columns each run's events of this batch set."""
@@ -238,13 +334,18 @@ class DatabaseEventStore:
                 )
         return changes
 
-    def _commit(self, rows: list[dict[str, Any]], changes: dict[str, dict[str, Any]]) -> set[str]:
-        """Write one batch in one transaction; returns the runs whose events were dropped.
+    def _commit(
+        self, rows: list[dict[str, Any]], changes: dict[str, dict[str, Any]]
+    ) -> tuple[set[str], set[str]]:
+        """Write one batch in one transaction; returns the runs whose events were
+        dropped because the run is gone, and those dropped because they are fenced.
 
         A run deleted meanwhile (its flow was deleted) would fail the whole batch on its
-        foreign key: its events are dropped and the others written.
+        foreign key, and a run another executor wrote first on its ``(run_id, seq)``
+        key: their events are dropped and the others written.
         """
         dropped: set[str] = set()
+        fenced: set[str] = set()
         pause = FIRST_RETRY_PAUSE_S
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
@@ -252,24 +353,42 @@ class DatabaseEventStore:
                     connection.execute(insert(_EVENTS), rows)
                     for run_id, values in changes.items():
                         connection.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(values))
-                return dropped
+                return dropped, fenced
             except IntegrityError:
                 gone = self._missing_runs({r["run_id"] for r in rows})
-                if not gone:
+                taken = self._conflicting_runs(rows) - gone
+                if not gone and not taken:
                     raise
-                log.warning("dropping events of deleted runs %s", sorted(gone))
+                if gone:
+                    log.warning("dropping events of deleted runs %s", sorted(gone))
                 dropped |= gone
-                rows = [r for r in rows if r["run_id"] not in gone]
-                changes = {k: v for k, v in changes.items() if k not in gone}
+                fenced |= taken
+                rows = [r for r in rows if r["run_id"] not in gone | taken]
+                changes = {k: v for k, v in changes.items() if k not in gone | taken}
                 if not rows:
-                    return dropped
+                    return dropped, fenced
             except DBAPIError as exc:
                 if attempt == WRITE_ATTEMPTS:
                     raise
                 log.warning("writing run events failed (%s); retrying", exc.__class__.__name__)
                 time.sleep(pause)
                 pause *= 2
-        return dropped
+        return dropped, fenced
+
+    def _conflicting_runs(self, rows: list[dict[str, Any]]) -> set[str]:
+        """The runs of ``rows`` of which some other writer already stored an event at or
+        after the first ``seq`` of this batch."""
+        first: dict[str, int] = {}
+        for row in rows:
+            run_id = row["run_id"]
+            first[run_id] = min(first.get(run_id, row["seq"]), row["seq"])
+        with self.db.engine.connect() as connection:
+            latest = connection.execute(
+                select(_EVENTS.c.run_id, func.max(_EVENTS.c.seq))
+                .where(_EVENTS.c.run_id.in_(first))
+                .group_by(_EVENTS.c.run_id)
+            ).all()
+        return {run_id for run_id, seq in latest if seq is not None and seq >= first[run_id]}
 
     def _missing_runs(self, run_ids: set[str]) -> set[str]:
         with self.db.engine.connect() as connection:
