@@ -40,10 +40,11 @@ test: lint typecheck contracts editor-test pytest ## Everything CI checks
 schemas: setup ## Rebuild the published JSON Schemas in docs/schemas
 	$(RUN) python -m plait.node_runner.schemas docs/schemas
 
-bench: setup editor chromium ## Engine, API, webhook and editor benchmarks (see bench/README.md)
+bench: setup editor chromium ## Engine, API, webhook, scale-out and editor benchmarks (see bench/README.md)
 	$(RUN) python bench/engine.py
 	$(RUN) python bench/api.py
 	$(RUN) python bench/webhook/run.py
+	$(RUN) python bench/scale.py
 	$(RUN) python bench/editor.py
 
 clean: ## Remove local state and caches
