@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("webhook_bench", ROOT / "bench/webhook/run.py")
 assert _spec and _spec.loader
 webhook = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = webhook  # its dataclasses look their module up there
 _spec.loader.exec_module(webhook)
 
 PG_URL = os.environ.get("PLAIT_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
