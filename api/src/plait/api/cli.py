@@ -915,23 +915,24 @@ class LogLevel(StrEnum):
 
 LogLevelOption = Annotated[LogLevel, typer.Option("--log-level", help="How much to log.")]
 AccessLogOption = Annotated[bool, typer.Option("--access-log", help="Log every HTTP request.")]
+ApiPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--port",
+        "-p",
+        min=1,
+        max=65535,
+        metavar="PORT",
+        help="Port of the API and the editor [default: PLAIT_PORT, else 8000].",
+        show_default=False,
+    ),
+]
 
 
 @app.command("serve")
 def serve_command(
     host: HostOption = None,
-    port: Annotated[
-        int | None,
-        typer.Option(
-            "--port",
-            "-p",
-            min=1,
-            max=65535,
-            metavar="PORT",
-            help="Port of the API and the editor [default: PLAIT_PORT, else 8000].",
-            show_default=False,
-        ),
-    ] = None,
+    port: ApiPortOption = None,
     router_port: Annotated[
         int | None,
         typer.Option(
@@ -1159,18 +1160,7 @@ def migrate_command() -> None:
 @app.command("api")
 def api_command(
     host: HostOption = None,
-    port: Annotated[
-        int | None,
-        typer.Option(
-            "--port",
-            "-p",
-            min=1,
-            max=65535,
-            metavar="PORT",
-            help="Port of the API and the editor [default: PLAIT_PORT, else 8000].",
-            show_default=False,
-        ),
-    ] = None,
+    port: ApiPortOption = None,
     migrate: Annotated[
         bool,
         typer.Option(
