@@ -1,6 +1,7 @@
 """The built-in nodes as the platform finds them: through the entry point."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,16 @@ def registry():
 def test_entry_point_registers_every_node(registry):
     for cls in NODES:
         assert registry.get(cls.spec.type, cls.spec.version) is cls
-    assert {cls.spec.type for cls in NODES} == set(PORTS)
+    assert {cls.spec.type for cls in NODES} >= set(PORTS)
+    assert len({(cls.spec.type, cls.spec.version) for cls in NODES}) == len(NODES)
+
+
+@pytest.mark.parametrize("cls", NODES, ids=lambda cls: cls.spec.type)
+def test_every_node_has_its_own_test_module(cls):
+    """One test module per node (STYLE.md): ``a.b`` is tested in ``test_a_b.py``."""
+    name = "test_" + cls.spec.type.replace(".", "_") + ".py"
+    assert (Path(__file__).parent / name).is_file(), f"{cls.spec.type} has no {name}"
+    assert cls.spec.description, f"{cls.spec.type} has no docstring"
 
 
 @pytest.mark.parametrize("type_", sorted(PORTS))

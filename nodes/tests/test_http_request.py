@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from plait.node_runner.errors import NodeError
-from plait.nodes import http
+from plait.nodes import http, outbound
 from plait.nodes.http import HttpRequest
 
 
@@ -322,7 +322,7 @@ async def test_loopback_is_reached_when_allowed(request_node, http_server):
     ],
 )
 async def test_non_public_addresses_are_refused(request_node, monkeypatch, address):
-    monkeypatch.setattr(http, "_resolve", fake_resolver({"service.test": [address]}))
+    monkeypatch.setattr(outbound, "_resolve", fake_resolver({"service.test": [address]}))
 
     error = await failure(
         request_node({"url": "http://service.test/"}, allow_private_networks=False)
@@ -334,7 +334,7 @@ async def test_non_public_addresses_are_refused(request_node, monkeypatch, addre
 
 async def test_one_private_address_among_public_ones_is_enough_to_refuse(request_node, monkeypatch):
     resolver = fake_resolver({"service.test": ["93.184.216.34", "10.0.0.1"]})
-    monkeypatch.setattr(http, "_resolve", resolver)
+    monkeypatch.setattr(outbound, "_resolve", resolver)
 
     error = await failure(
         request_node({"url": "https://service.test/"}, allow_private_networks=False)
@@ -348,7 +348,7 @@ async def test_every_redirect_hop_is_checked(request_node, http_server, monkeypa
     resolver = fake_resolver(
         {"127.0.0.1": ["93.184.216.34", "2606:4700:4700::1111"], "internal.test": ["10.0.0.7"]}
     )
-    monkeypatch.setattr(http, "_resolve", resolver)
+    monkeypatch.setattr(outbound, "_resolve", resolver)
 
     error = await failure(
         request_node(
@@ -363,7 +363,7 @@ async def test_every_redirect_hop_is_checked(request_node, http_server, monkeypa
 
 
 async def test_public_hops_go_through(request_node, http_server, monkeypatch):
-    monkeypatch.setattr(http, "_resolve", fake_resolver({"127.0.0.1": ["93.184.216.34"]}))
+    monkeypatch.setattr(outbound, "_resolve", fake_resolver({"127.0.0.1": ["93.184.216.34"]}))
 
     out = await request_node(
         {"url": http_server.url("/redirect?to=/json")}, allow_private_networks=False

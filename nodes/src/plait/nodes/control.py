@@ -219,3 +219,6 @@ class Merge(Node):
         if not inputs.inputs:
             return self.Outputs()
         return self.Outputs(output=inputs.inputs[0])
+
+
+NODES: list[type[Node]] = [If, Switch, Merge]

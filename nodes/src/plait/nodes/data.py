@@ -89,3 +89,6 @@ class Template(Node):
     async def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
         text = ctx.render(self.params.template, {"input": inputs.input})
         return self.Outputs(text=text)
+
+
+NODES: list[type[Node]] = [SetData, Template]

@@ -1,9 +1,7 @@
 """HTTP nodes: call out to a service, and answer the request that started the run.
 
-``http.request`` guards outbound traffic (ARCHITECTURE.md §7): unless the run may
-reach private networks, it resolves each host itself and refuses any that resolves
-to a private, loopback, link-local, multicast, reserved or unspecified address. It
-follows redirects itself so that every hop is checked the same way.
+``http.request`` guards outbound traffic with the policy of ``outbound`` (ARCHITECTURE.md
+§7). It follows redirects itself so that every hop is checked the same way.
 
 httpx is imported inside ``run`` so that loading the catalogue does not load it.
 """
@@ -11,10 +9,8 @@ httpx is imported inside ``run`` so that loading the catalogue does not load it.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import re
-import socket
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, JsonValue
@@ -28,13 +24,14 @@ from plait.node_runner.errors import (
 )
 from plait.node_runner.sdk import Node, NodeSpec, RunContext
 
+from .outbound import check_host
+
 if TYPE_CHECKING:
     import httpx
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 # Error kinds of http.request besides the engine's own.
-KIND_FORBIDDEN_ADDRESS = "forbidden_address"
 KIND_REDIRECT = "redirect"
 KIND_RESPONSE_TOO_LARGE = "response_too_large"
 KIND_INVALID_RESPONSE = "invalid_response"
@@ -153,7 +150,7 @@ class HttpRequest(Node):
         url = url.copy_merge_params(params.query)
         for hop in range(MAX_REDIRECTS + 1):
             if not ctx.allow_private_networks:
-                await _check_host(url)
+                await check_host(url)
             request = client.build_request(method, url, **_content_kwargs(headers, body))
             response = await client.send(request, stream=True)
             location = response.headers.get("location")
@@ -237,70 +234,6 @@ def _content_kwargs(headers: dict[str, str], body: JsonValue) -> dict[str, Any]:
 def _redact(url: httpx.URL) -> str:
     """A URL fit for messages: no credentials, no query (where API keys often travel)."""
     return str(url.copy_with(userinfo=b"", query=None, fragment=None))
-
-
-# -- outbound address policy -------------------------------------------------------
-
-
-async def _resolve(host: str) -> list[str]:
-    """Every address ``host`` resolves to (an IP literal resolves to itself)."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise NodeError(KIND_CONNECTION, f"cannot resolve host {host!r}: {exc.strerror}") from None
-    return [str(info[4][0]) for info in infos]
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address tunnels to, if any (mapped, 6to4, Teredo)."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    return None
-
-
-def _forbidden_reason(address: str) -> str | None:
-    """Why a node may not connect to ``address``, or ``None`` when it may."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address):
-        # A loopback or private IPv4 address wrapped in IPv6 reaches the same host.
-        inner = _embedded_ipv4(ip)
-        if inner is not None:
-            reason = _forbidden_reason(str(inner))
-            if reason is not None:
-                return reason
-    for label, flag in (
-        ("unspecified", ip.is_unspecified),
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("private", ip.is_private),
-        ("reserved", ip.is_reserved),
-        # Not globally routable though in no range above, e.g. carrier-grade NAT.
-        ("non-public", not ip.is_global),
-    ):
-        if flag:
-            return f"a {label} address"
-    return None
-
-
-async def _check_host(url: httpx.URL) -> None:
-    """Refuse ``url`` when its host resolves to any address a node may not reach."""
-    addresses = await _resolve(url.host)
-    for address in addresses:
-        reason = _forbidden_reason(address)
-        if reason is not None:
-            raise NodeError(
-                KIND_FORBIDDEN_ADDRESS,
-                f"refusing to connect to {url.host!r}: it resolves to {address}, {reason}."
-                " Requests to private networks are allowed only when"
-                " PLAIT_ALLOW_PRIVATE_NETWORKS=1",
-                details={"host": url.host, "address": address},
-            )
 
 
 # -- reading the response ------------------------------------------------------------
@@ -419,3 +352,6 @@ class HttpRespond(Node):
             "body": params.body,
         }
         return self.Outputs(response=response)
+
+
+NODES: list[type[Node]] = [HttpRequest, HttpRespond]

@@ -554,3 +554,6 @@ class ScheduleTrigger(Node):
         return self.Outputs(
             fired_at=when.astimezone(UTC).isoformat(), fired_at_local=local.isoformat()
         )
+
+
+NODES: list[type[Node]] = [ManualTrigger, WebhookTrigger, ScheduleTrigger]

@@ -42,3 +42,6 @@ class Delay(Node):
             wake_at = datetime.now(UTC) + timedelta(seconds=self.params.seconds)
             await ctx.suspension.sleep_until(wake_at)
         return self.Outputs(output=inputs.input)
+
+
+NODES: list[type[Node]] = [Delay]
