@@ -6,7 +6,7 @@ UV := python3 -m uv
 endif
 RUN := $(UV) run --frozen --all-packages --quiet
 
-.PHONY: help setup run test lint typecheck contracts pytest bench schemas clean editor editor-test editor-client chromium
+.PHONY: help setup run test lint typecheck contracts pytest bench schemas node-docs clean editor editor-test editor-client chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test: lint typecheck contracts editor-test pytest ## Everything CI checks
 
 schemas: setup ## Rebuild the published JSON Schemas in docs/schemas
 	$(RUN) python -m plait.node_runner.schemas docs/schemas
+
+node-docs: setup ## Rebuild the node reference pages in docs/nodes from the node classes
+	$(RUN) python -m plait.nodes.reference docs/nodes
 
 bench: setup editor chromium ## Engine, API, webhook, scale-out and editor benchmarks (see bench/README.md)
 	$(RUN) python bench/engine.py

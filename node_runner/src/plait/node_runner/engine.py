@@ -992,8 +992,9 @@ class _ServiceNode:
         self.node_id = prepared.id
         self.type = prepared.cls.spec.type
         self.title = prepared.cls.spec.title
-        self.description = prepared.cls.spec.description
-        self.inputs_schema = prepared.cls.Inputs.model_json_schema()
+        schema = prepared.cls.tool_schema(prepared.params.static)
+        self.description = schema["description"]
+        self.inputs_schema = schema["parameters"]
 
     async def call(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         run, prepared = self._run, self._prepared

@@ -255,6 +255,16 @@ class Node:
         return None
 
     @classmethod
+    def tool_schema(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """What an agent is told about this node when it is on a ``tool`` edge.
+
+        ``{"description": str, "parameters": JSON Schema of the call's arguments}``. The
+        default is the spec's description and the Inputs schema; a node whose
+        arguments depend on its params (``tool.flow``) overrides it.
+        """
+        return {"description": cls.spec.description, "parameters": cls.Inputs.model_json_schema()}
+
+    @classmethod
     def dynamic_outputs_doc(cls) -> dict[str, Any] | None:
         """How the catalogue tells the editor to derive dynamic output ports."""
         return None
